@@ -7,7 +7,9 @@ that studies layers (``topokit.topology.layer_outputs``) hooks the blocks in ord
 """
 from __future__ import annotations
 
-from typing import Sequence
+import contextlib
+import copy
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -43,9 +45,7 @@ class LayeredNet(nn.Module):
 
 
 def _positive_int(value, what: str, fix: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int,)) and not (
-        hasattr(value, "__index__")
-    ):
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
         raise ValueError(f"{what} must be a positive integer, got {value!r}; {fix}")
     value = int(value)
     if value <= 0:
@@ -57,7 +57,8 @@ def _act_name(activation) -> str:
     return activation if isinstance(activation, str) else type(activation).__name__
 
 
-def mlp(in_dim: int, width: int, depth: int, activation: str = "relu", out_dim: int = 2) -> LayeredNet:
+def mlp(in_dim: int, width: int, depth: int, activation: str = "relu", out_dim: int = 2,
+        seed: Optional[int] = None) -> LayeredNet:
     """Fully connected classifier ``in_dim - width x depth - out_dim``.
 
     Naitzat et al.'s 2-15x9-2 net is ``mlp(2, 15, 9, "relu")``.
@@ -74,12 +75,20 @@ def mlp(in_dim: int, width: int, depth: int, activation: str = "relu", out_dim: 
         A name from :func:`topokit.activations.available_activations`.
     out_dim : int, default 2
         Number of logits.
+    seed : int, optional
+        Seed for the initial weights (PyTorch's default initialisation); None uses torch's
+        global generator.
     """
     in_dim = _positive_int(in_dim, "in_dim", "pass the number of input features, e.g. 2 for D-I")
     width = _positive_int(width, "width", "pass the number of units per hidden layer, e.g. 15")
     depth = _positive_int(depth, "depth", "pass the number of hidden layers, e.g. 9")
     out_dim = _positive_int(out_dim, "out_dim", "pass the number of classes, e.g. 2")
     get_activation(activation)  # validate the name before building anything
+    with _seeded(seed):
+        return _build_mlp(in_dim, width, depth, activation, out_dim)
+
+
+def _build_mlp(in_dim, width, depth, activation, out_dim) -> LayeredNet:
     blocks, names, d = [], [], in_dim
     for i in range(depth):
         blocks.append(nn.Sequential(nn.Linear(d, width), get_activation(activation) if isinstance(activation, str) else _clone(activation)))
@@ -91,9 +100,18 @@ def mlp(in_dim: int, width: int, depth: int, activation: str = "relu", out_dim: 
 
 
 def _clone(module: nn.Module) -> nn.Module:
-    import copy
-
     return copy.deepcopy(module)
+
+
+@contextlib.contextmanager
+def _seeded(seed: Optional[int]):
+    """Run the block with torch's global generator seeded, restoring its state afterwards."""
+    if seed is None:
+        yield
+        return
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
 
 
 def cnn(
@@ -103,6 +121,7 @@ def cnn(
     channels: Sequence[int] = (16, 32, 64),
     hidden: int = 64,
     batch_norm: bool = True,
+    seed: Optional[int] = None,
 ) -> LayeredNet:
     """Small CNN for image classification.
 
@@ -125,6 +144,8 @@ def cnn(
         Units of the dense hidden layer.
     batch_norm : bool, default True
         Insert ``BatchNorm2d`` after each convolution.
+    seed : int, optional
+        Seed for the initial weights; None uses torch's global generator.
     """
     in_channels = _positive_int(in_channels, "in_channels", "use 1 for grey images, 3 for colour")
     num_classes = _positive_int(num_classes, "num_classes", "pass the number of classes, e.g. 2")
@@ -133,7 +154,11 @@ def cnn(
     if not channels:
         raise ValueError("channels must name at least one conv block, e.g. channels=(16, 32, 64)")
     get_activation(activation)
+    with _seeded(seed):
+        return _build_cnn(in_channels, num_classes, activation, channels, hidden, batch_norm)
 
+
+def _build_cnn(in_channels, num_classes, activation, channels, hidden, batch_norm) -> LayeredNet:
     def act():
         return get_activation(activation) if isinstance(activation, str) else _clone(activation)
 

@@ -1,0 +1,869 @@
+"""Binary classification datasets, synthetic ones with known topology and real images.
+
+Every dataset comes back from :func:`load` as a :class:`Dataset`: float32 features ``X``
+(``[n, d]`` for point clouds, ``[n, c, h, w]`` for images), int64 labels ``y`` in {0, 1}, and for
+the synthetic sets the ground-truth Betti numbers of each class in ``betti``.
+
+Synthetic sets (Naitzat, Zhitnikov & Lim, JMLR 2020, and larger families)
+--------------------------------------------------------------------------
+``"D-I"``
+    2-D. Class 0 (a): nine disks of radius 1.3, one at the origin and eight on a circle of
+    radius 7. Class 1 (b): the square ``[-10, 10]^2`` with nine holes holding them; a band of
+    width 0.5 (the margin) around each disk is left empty. beta(a) = (9, 0), beta(b) = (1, 9).
+    Sampled on a square grid (as in Naitzat et al.'s code), with a seeded random grid offset.
+``"D-II"``
+    3-D. Nine units (the origin and the eight corners ``(+-3, +-3, +-3)``), each a pair of
+    linked solid tori, one torus per class; which class gets the horizontal torus alternates
+    per unit. beta(a) = beta(b) = (9, 9, 0). Scaled by ``MaxAbsScaler`` as in their code.
+``"D-III"``
+    3-D. Nine units, each a spherical shell of class 1 (radii 2 to 2.05) enclosing a shell of
+    class 0 (radii 1 to 1.05) enclosing a ball of class 1 (radius 0.5).
+    beta(a) = (9, 0, 9), beta(b) = (18, 0, 9). Scaled by ``MaxAbsScaler``.
+``"D-I-grid"``
+    D-I with a ``g x g`` grid of disks (parameter ``g``, default 13): beta(a) = (g^2, 0),
+    beta(b) = (1, g^2). The paper's regime of Betti numbers above 150.
+``"checkerboard"``
+    A ``c x c`` checkerboard (parameter ``c``, default 18) with an empty band of width
+    ``margin`` between cells; each class's beta0 is its number of cells, beta1 = 0.
+
+Splits are ``"train"``, ``"test"`` and ``"homology"`` (the held-aside points on which topology is
+measured, as in Naitzat et al.). Default sizes (points, train / homology) follow that paper:
+D-I 7,800 / 2,600, D-II 45,000 / 11,250, D-III 37,800 / 9,450; ``size`` scales them, ``n`` sets
+the count directly. The test split has as many points as the homology split.
+
+Where our construction differs from the original code (which we cannot run here), the choice
+is documented in the function that builds the set; the ground truth holds by construction and is
+checked by ``tests/test_topology.py``.
+
+Image sets
+----------
+``"fashion-mnist"`` (any pair of its ten classes), ``"cifar10"`` (any pair), ``"cats-vs-dogs"``
+(resized to ``image_size``) and ``"digits"`` (scikit-learn's 8x8 digits, any pair; always
+available). Files are looked up in ``$TOPOKIT_DATA``, then in the project's ``data/`` folder,
+verified by sha256 (md5 for the official CIFAR-10 tarball, whose published checksum is an md5),
+and downloaded from the official source only when absent and downloads are allowed
+(``download=True`` or ``TOPOKIT_DOWNLOAD=1``). A missing file raises an error naming every path
+tried; no other data is ever substituted.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import pickle
+import tarfile
+import tempfile
+import urllib.request
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+__all__ = [
+    "Dataset",
+    "DATASETS",
+    "FASHION_MNIST_CLASSES",
+    "CIFAR10_CLASSES",
+    "available_datasets",
+    "data_dirs",
+    "load",
+    "validate_xy",
+]
+
+PROJECT_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+SPLITS = ("train", "test", "homology")
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)
+
+
+@dataclass
+class Dataset:
+    """A binary classification dataset.
+
+    Attributes
+    ----------
+    X : ndarray of float32
+        Features, ``[n, d]`` (point clouds) or ``[n, c, h, w]`` (images).
+    y : ndarray of int64
+        Labels in {0, 1}.
+    name, split : str
+        What was loaded.
+    betti : dict or None
+        Synthetic sets only: class label -> tuple of ground-truth Betti numbers (b0, b1, ...).
+    classes : tuple of str
+        Human-readable name of class 0 and class 1.
+    params : dict
+        The parameters the set was built with (seed included).
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    name: str
+    split: str
+    betti: Optional[Dict[int, Tuple[int, ...]]] = None
+    classes: Tuple[str, str] = ("0", "1")
+    params: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __repr__(self) -> str:
+        counts = np.bincount(self.y, minlength=2)
+        betti = f", betti={self.betti}" if self.betti else ""
+        return (
+            f"Dataset({self.name!r}, split={self.split!r}, X={tuple(self.X.shape)}, "
+            f"class counts={counts.tolist()}, classes={self.classes}{betti})"
+        )
+
+    @property
+    def class_counts(self) -> np.ndarray:
+        """Number of points of class 0 and class 1."""
+        return np.bincount(self.y, minlength=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation shared by the package
+# ---------------------------------------------------------------------------------------------
+
+def validate_xy(X, y=None, *, name: str = "X") -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """Check features and binary labels; return them as numpy arrays.
+
+    Raises ``ValueError`` naming the problem and the fix for: an empty ``X``, NaN or inf in
+    ``X``, ``X`` and ``y`` of different lengths, labels outside {0, 1}.
+    """
+    if hasattr(X, "detach"):
+        X = X.detach().cpu().numpy()
+    X = np.asarray(X)
+    if X.ndim < 2 or X.shape[0] == 0:
+        raise ValueError(
+            f"{name} must be a non-empty array of shape [n, d] or [n, c, h, w], got shape {X.shape}; "
+            "reshape single samples with X[None] and pass at least one sample"
+        )
+    if not np.issubdtype(X.dtype, np.number):
+        raise ValueError(f"{name} must be numeric, got dtype {X.dtype}")
+    if not np.all(np.isfinite(X)):
+        bad = int(np.count_nonzero(~np.isfinite(X)))
+        raise ValueError(
+            f"{name} contains {bad} NaN or inf values; remove or impute them before training "
+            "(e.g. X = np.nan_to_num(X) or drop the rows)"
+        )
+    if y is None:
+        return X, None
+    if hasattr(y, "detach"):
+        y = y.detach().cpu().numpy()
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D with one label per sample, got shape {y.shape}; use y.ravel()")
+    if len(y) != len(X):
+        raise ValueError(
+            f"{name} and y have different lengths ({len(X)} vs {len(y)}); pass one label per sample"
+        )
+    if not np.all(np.isin(y, (0, 1))):
+        bad = sorted(set(np.unique(y).tolist()) - {0, 1})[:5]
+        raise ValueError(
+            f"labels must be 0 or 1 for binary classification, found {bad}; "
+            "map your two classes to 0 and 1 (e.g. y = (y == positive_class).astype(int))"
+        )
+    return X, y.astype(np.int64)
+
+
+def _check_split(split: str, allowed: Sequence[str], name: str) -> str:
+    if split not in allowed:
+        raise ValueError(f"unknown split {split!r} for {name!r}; choose one of {', '.join(allowed)}")
+    return split
+
+
+def _rng(seed: int, split: str) -> np.random.Generator:
+    return np.random.default_rng([int(seed), SPLITS.index(split) if split in SPLITS else 9])
+
+
+def _count(split: str, defaults: Tuple[int, int], size: float, n: Optional[int]) -> int:
+    """Points for a split: ``n`` if given, else the paper's default (train, homology) times size."""
+    if n is not None:
+        if int(n) < 2:
+            raise ValueError(f"n must be at least 2 points, got {n}")
+        return int(n)
+    if not size > 0:
+        raise ValueError(f"size must be positive (a factor on the default number of points), got {size}")
+    base = defaults[0] if split == "train" else defaults[1]
+    return max(2, int(round(base * size)))
+
+
+def _finish(X, y, name, split, betti, classes, params, noise=0.0, rng=None) -> Dataset:
+    X = np.asarray(X, dtype=np.float64)
+    if noise:
+        if noise < 0:
+            raise ValueError(f"noise must be >= 0 (std of Gaussian jitter), got {noise}")
+        X = X + rng.normal(scale=noise, size=X.shape)
+    return Dataset(
+        X=np.ascontiguousarray(X, dtype=np.float32),
+        y=np.asarray(y, dtype=np.int64),
+        name=name,
+        split=split,
+        betti=betti,
+        classes=classes,
+        params=params,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# 2-D families on a grid
+# ---------------------------------------------------------------------------------------------
+
+def _grid_sample(label_fn: Callable[[np.ndarray], np.ndarray], box: Tuple[float, float, float, float],
+                 n: int, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+    """Sample about ``n`` points on a square grid over ``box`` whose label_fn is 0 or 1.
+
+    The spacing is the largest that leaves at least ``n`` kept points; the grid is shifted by a
+    random offset (so splits and seeds give different points), and exactly ``n`` points are kept
+    by a seeded subsample of the few extra.
+    """
+    x0, x1, y0, y1 = box
+    offset = rng.uniform(0, 1, size=2)
+
+    def grid(h):
+        xs = x0 + (offset[0] + np.arange(int(np.floor((x1 - x0) / h)))) * h
+        ys = y0 + (offset[1] + np.arange(int(np.floor((y1 - y0) / h)))) * h
+        P = np.stack(np.meshgrid(xs, ys, indexing="xy"), axis=-1).reshape(-1, 2)
+        lab = label_fn(P)
+        keep = lab >= 0
+        return P[keep], lab[keep]
+
+    # kept fraction estimate from a fine probe, then shrink h until enough points
+    P, lab = grid(min(x1 - x0, y1 - y0) / 200)
+    frac = len(P) / 200 ** 2
+    h = np.sqrt((x1 - x0) * (y1 - y0) * max(frac, 1e-6) / n)
+    for _ in range(200):
+        P, lab = grid(h)
+        if len(P) >= n:
+            break
+        h *= 0.995
+    if len(P) < n:
+        raise ValueError(f"could not place {n} points in the region; lower n")
+    idx = np.sort(rng.choice(len(P), size=n, replace=False))
+    return P[idx], lab[idx]
+
+
+def _disks_label(centres: np.ndarray, radius: float, margin: float) -> Callable:
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(centres)
+
+    def label(P):
+        d, _ = tree.query(P)
+        lab = np.where(d <= radius, 0, 1)
+        lab[(d > radius) & (d <= radius + margin)] = -1
+        return lab
+    return label
+
+
+def _check_geometry(radius, margin):
+    if not radius > 0:
+        raise ValueError(f"radius must be positive, got {radius}")
+    if not margin > 0:
+        raise ValueError(f"margin must be positive (width of the empty band between classes), got {margin}")
+
+
+def _d1(split, seed, size=1.0, n=None, radius=1.3, margin=0.5, noise=0.0):
+    """Naitzat's D-I: nine disks (class 0) in the nine holes of a square (class 1)."""
+    _check_geometry(radius, margin)
+    n = _count(split, (7800, 2600), size, n)
+    rng = _rng(seed, split)
+    angles = np.arange(8) * 2 * np.pi / 8
+    centres = np.vstack([[0.0, 0.0], 7.0 * np.c_[np.cos(angles), np.sin(angles)]])
+    if 7.0 * 2 * np.sin(np.pi / 8) <= 2 * (radius + margin) or 7.0 + radius + margin >= 10:
+        raise ValueError("radius + margin too large: the disks would touch each other or the border")
+    box = (-10.0, 10.0, -10.0, 10.0)
+    X, y = _grid_sample(_disks_label(centres, radius, margin), box, n, rng)
+    betti = {0: (9, 0), 1: (1, 9)}
+    params = dict(seed=seed, n=n, radius=radius, margin=margin, noise=noise)
+    return _finish(X, y, "D-I", split, betti, ("disks", "holed square"), params, noise, rng)
+
+
+def _d1_grid(split, seed, g=13, size=1.0, n=None, radius=1.3, margin=0.5, spacing=5.0,
+             points_per_cell=(600, 200), noise=0.0):
+    """D-I with a g x g grid of disks: beta(disks) = (g^2, 0), beta(holed square) = (1, g^2)."""
+    _check_geometry(radius, margin)
+    g = int(g)
+    if g < 1:
+        raise ValueError(f"g (disks per side) must be at least 1, got {g}")
+    if spacing <= 2 * (radius + margin):
+        raise ValueError(f"spacing {spacing} must exceed 2 * (radius + margin) = {2 * (radius + margin)}")
+    n = _count(split, (points_per_cell[0] * g * g, points_per_cell[1] * g * g), size, n)
+    rng = _rng(seed, split)
+    c = (np.arange(g) - (g - 1) / 2) * spacing
+    centres = np.stack(np.meshgrid(c, c), -1).reshape(-1, 2)
+    half = g * spacing / 2
+    box = (-half, half, -half, half)
+    X, y = _grid_sample(_disks_label(centres, radius, margin), box, n, rng)
+    betti = {0: (g * g, 0), 1: (1, g * g)}
+    params = dict(seed=seed, g=g, n=n, radius=radius, margin=margin, spacing=spacing, noise=noise)
+    return _finish(X, y, "D-I-grid", split, betti, ("disks", "holed square"), params, noise, rng)
+
+
+def _checkerboard(split, seed, c=18, size=1.0, n=None, cell=2.0, margin=0.6,
+                  points_per_cell=(300, 100), noise=0.0):
+    """A c x c checkerboard; cells of one colour are one class, an empty band separates cells."""
+    c = int(c)
+    if c < 2:
+        raise ValueError(f"c (cells per side) must be at least 2, got {c}")
+    if not 0 < margin < cell:
+        raise ValueError(f"margin must be in (0, cell={cell}), got {margin}")
+    n = _count(split, (points_per_cell[0] * c * c, points_per_cell[1] * c * c), size, n)
+    rng = _rng(seed, split)
+
+    def label(P):
+        q = P / cell
+        i, j = np.floor(q[:, 0]).astype(int), np.floor(q[:, 1]).astype(int)
+        fx, fy = (q[:, 0] - i) * cell, (q[:, 1] - j) * cell
+        inside = (np.minimum(fx, cell - fx) > margin / 2) & (np.minimum(fy, cell - fy) > margin / 2)
+        inside &= (i >= 0) & (i < c) & (j >= 0) & (j < c)
+        return np.where(inside, (i + j) % 2, -1)
+
+    X, y = _grid_sample(label, (0.0, c * cell, 0.0, c * cell), n, rng)
+    X = X - c * cell / 2
+    n0 = (c * c + 1) // 2
+    betti = {0: (n0, 0), 1: (c * c - n0, 0)}
+    params = dict(seed=seed, c=c, n=n, cell=cell, margin=margin, noise=noise)
+    return _finish(X, y, "checkerboard", split, betti, ("even cells", "odd cells"), params, noise, rng)
+
+
+# ---------------------------------------------------------------------------------------------
+# 3-D sets
+# ---------------------------------------------------------------------------------------------
+
+_UNIT_CENTRES = np.vstack([[0.0, 0.0, 0.0],
+                           3.0 * np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1).T])
+
+
+def _max_abs_scale(X: np.ndarray) -> np.ndarray:
+    return X / np.max(np.abs(X), axis=0, keepdims=True)
+
+
+def _solid_torus(n, centre, R, r, plane, rng):
+    """n points uniform in a solid torus of radii (R, r) around ``centre``; plane 'xy' or 'xz'."""
+    t = rng.uniform(0, 2 * np.pi, n)
+    # area-uniform point in the tube's disk cross-section, then reject by the torus Jacobian
+    rho = r * np.sqrt(rng.uniform(0, 1, n))
+    phi = rng.uniform(0, 2 * np.pi, n)
+    radial = R + rho * np.cos(phi)
+    out = rho * np.sin(phi)
+    a, b = radial * np.cos(t), radial * np.sin(t)
+    P = np.c_[a, b, out] if plane == "xy" else np.c_[a, out, b]
+    return P + centre
+
+
+def _d2(split, seed, size=1.0, n=None, R=1.0, r=0.2, noise=0.0):
+    """Naitzat's D-II: nine pairs of linked solid tori, one torus of each pair per class.
+
+    Each unit has a torus in the xy-plane centred at ``centre - (R/2, 0, 0)`` and one in the
+    xz-plane centred at ``centre + (R/2, 0, 0)``: each core circle passes through the other's
+    disk, so they link once. The original code uses thin noisy circles of radii 2.5 and 2.2;
+    here the rings are solid tori of core radius ``R`` and tube radius ``r`` (r must stay below
+    the distance between the core circles, about 0.3 R), which keeps the units apart after
+    the same MaxAbsScaler.
+    """
+    if not (0 < r < 0.3 * R):
+        raise ValueError(f"tube radius r must be in (0, 0.3 * R) so the linked tori do not touch, got r={r}, R={R}")
+    n = _count(split, (45000, 11250), size, n)
+    rng = _rng(seed, split)
+    per = np.full(18, n // 18)
+    per[: n % 18] += 1
+    Xs, ys = [], []
+    for u, centre in enumerate(_UNIT_CENTRES):
+        first = u % 2  # which class gets the xy-torus alternates per unit
+        for j, (plane, shift) in enumerate((("xy", -R / 2), ("xz", R / 2))):
+            k = 2 * u + j
+            Xs.append(_solid_torus(per[k], centre + np.array([shift, 0, 0]), R, r, plane, rng))
+            ys.append(np.full(per[k], first if j == 0 else 1 - first))
+    X, y = np.vstack(Xs), np.concatenate(ys)
+    perm = rng.permutation(len(y))
+    X = _max_abs_scale(X[perm])
+    betti = {0: (9, 9, 0), 1: (9, 9, 0)}
+    params = dict(seed=seed, n=n, R=R, r=r, noise=noise)
+    return _finish(X, y[perm], "D-II", split, betti, ("torus a", "torus b"), params, noise, rng)
+
+
+def _shell(n, centre, r0, r1, rng):
+    """n points uniform in the shell r0 <= |x - centre| <= r1 (a ball when r0 == 0)."""
+    v = rng.normal(size=(n, 3))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    rad = np.cbrt(rng.uniform(r0 ** 3, r1 ** 3, n))
+    return centre + v * rad[:, None]
+
+
+def _d3(split, seed, size=1.0, n=None, noise=0.0, shares=(0.5, 0.4, 0.1)):
+    """Naitzat's D-III: in each of nine units, a ball (class 1) inside a shell (class 0) inside a
+    shell (class 1).
+
+    Shell radii are those of the original (1-1.05 and 2-2.05; inner ball 0.5). The original
+    samples Fibonacci spheres; here points are uniform in the thin shells (seeded). ``shares``
+    is the fraction of points in the inner shell, the outer shell and the ball.
+    """
+    shares = np.asarray(shares, dtype=float)
+    if shares.shape != (3,) or np.any(shares <= 0):
+        raise ValueError("shares must be three positive fractions (inner shell, outer shell, ball)")
+    shares = shares / shares.sum()
+    n = _count(split, (37800, 9450), size, n)
+    rng = _rng(seed, split)
+    per_unit = np.full(9, n // 9)
+    per_unit[: n % 9] += 1
+    Xs, ys = [], []
+    for u, centre in enumerate(_UNIT_CENTRES):
+        k_in = int(round(per_unit[u] * shares[0]))
+        k_ball = int(round(per_unit[u] * shares[2]))
+        k_out = per_unit[u] - k_in - k_ball
+        Xs += [_shell(k_in, centre, 1.0, 1.05, rng), _shell(k_out, centre, 2.0, 2.05, rng),
+               _shell(k_ball, centre, 0.0, 0.5, rng)]
+        ys += [np.zeros(k_in), np.ones(k_out), np.ones(k_ball)]
+    X, y = np.vstack(Xs), np.concatenate(ys)
+    perm = rng.permutation(len(y))
+    X = _max_abs_scale(X[perm])
+    betti = {0: (9, 0, 9), 1: (18, 0, 9)}
+    params = dict(seed=seed, n=n, noise=noise)
+    return _finish(X, y[perm], "D-III", split, betti, ("middle shells", "balls and outer shells"),
+                   params, noise, rng)
+
+
+# ---------------------------------------------------------------------------------------------
+# Files: lookup, checksums, download
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Remote:
+    """A file a loader needs: its name under the data folder, checksum and official URL."""
+
+    relpath: str
+    digest: str
+    url: Optional[str] = None
+    algorithm: str = "sha256"
+
+
+_FMNIST_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+FILES = {
+    "fmnist-train-images": _Remote("fashion-mnist/train-images-idx3-ubyte.gz",
+                                   "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+                                   _FMNIST_URL + "train-images-idx3-ubyte.gz"),
+    "fmnist-train-labels": _Remote("fashion-mnist/train-labels-idx1-ubyte.gz",
+                                   "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+                                   _FMNIST_URL + "train-labels-idx1-ubyte.gz"),
+    "fmnist-test-images": _Remote("fashion-mnist/t10k-images-idx3-ubyte.gz",
+                                  "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+                                  _FMNIST_URL + "t10k-images-idx3-ubyte.gz"),
+    "fmnist-test-labels": _Remote("fashion-mnist/t10k-labels-idx1-ubyte.gz",
+                                  "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+                                  _FMNIST_URL + "t10k-labels-idx1-ubyte.gz"),
+    # The official CIFAR-10 release publishes an md5 checksum only.
+    "cifar10-tarball": _Remote("cifar-10-python.tar.gz", "c58f30108f718f92721af3b95e74349a",
+                               "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "md5"),
+    "cifar10-images": _Remote("cifar-10-images.zip",
+                              "554be6129ca692d42f08255fb91b17abf91216e32d2cda5e991bceb396352755"),
+    "cats-vs-dogs": _Remote("cats_and_dogs_filtered.zip",
+                            "82a2db9769d34d24f9276494462726719fa6dd9d33d7350aaa3f00bd69a2e8e0",
+                            "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"),
+}
+
+
+def data_dirs() -> list[Path]:
+    """Folders searched for data files, in order: ``$TOPOKIT_DATA`` (may list several,
+    separated by ``os.pathsep``), then the project's ``data/`` folder."""
+    dirs = [Path(p).expanduser() for p in os.environ.get("TOPOKIT_DATA", "").split(os.pathsep) if p]
+    dirs.append(PROJECT_DATA_DIR)
+    out = []
+    for d in dirs:
+        if d not in out:
+            out.append(d)
+    return out
+
+
+_verified: Dict[Tuple[str, int, int], bool] = {}
+
+
+def _digest(path: Path, algorithm: str) -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verify(path: Path, remote: _Remote) -> Path:
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if not _verified.get(key):
+        got = _digest(path, remote.algorithm)
+        if got != remote.digest:
+            raise ValueError(
+                f"checksum mismatch for {path}: {remote.algorithm} is {got}, expected {remote.digest}. "
+                "The file is corrupt, truncated or a different version: delete it and put the "
+                "official file there (or re-download it with download=True)"
+            )
+        _verified[key] = True
+    return path
+
+
+def _downloads_allowed(download: Optional[bool]) -> bool:
+    if download is not None:
+        return bool(download)
+    return os.environ.get("TOPOKIT_DOWNLOAD", "0").lower() in ("1", "true", "yes")
+
+
+def _download(remote: _Remote, target: Path) -> Path:
+    """Fetch ``remote.url`` into ``target`` atomically, verifying the checksum before the rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(remote.url, timeout=60) as resp:
+            while chunk := resp.read(1 << 20):
+                out.write(chunk)
+        got = _digest(Path(tmp), remote.algorithm)
+        if got != remote.digest:
+            raise ValueError(f"downloaded {remote.url} but its {remote.algorithm} is {got}, expected {remote.digest}")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def _find(keys: Sequence[str], dataset: str, download: Optional[bool] = None) -> Tuple[str, Path]:
+    """Return (key, path) of the first of ``keys`` found (and verified) in :func:`data_dirs`.
+
+    When none is found, downloads the first downloadable one if allowed, else raises a
+    ``FileNotFoundError`` naming every path tried and what to put there.
+    """
+    tried = []
+    for d in data_dirs():
+        for key in keys:
+            p = d / FILES[key].relpath
+            tried.append(p)
+            if p.is_file():
+                return key, _verify(p, FILES[key])
+    downloadable = [k for k in keys if FILES[k].url]
+    errors = []
+    if downloadable and _downloads_allowed(download):
+        key = downloadable[0]
+        target = data_dirs()[0] / FILES[key].relpath
+        try:
+            return key, _download(FILES[key], target)
+        except (OSError, ValueError) as exc:  # network down, host unknown, bad checksum
+            errors.append(f"download of {FILES[key].url} failed: {exc}")
+    want = "; or ".join(f"{FILES[k].relpath}" + (f" (from {FILES[k].url})" if FILES[k].url else "") for k in keys)
+    hint = "" if _downloads_allowed(download) or not downloadable else (
+        " Or allow a download of the official files with download=True or TOPOKIT_DOWNLOAD=1."
+    )
+    raise FileNotFoundError(
+        f"{dataset} data not found. Tried: " + ", ".join(str(p) for p in tried) + ". "
+        + (" ".join(errors) + ". " if errors else "")
+        + f"Put {want} in a folder and set TOPOKIT_DATA to it, or copy it into {PROJECT_DATA_DIR}."
+        + hint
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Image sets
+# ---------------------------------------------------------------------------------------------
+
+def _class_index(cls, names: Sequence[str], dataset: str) -> int:
+    if isinstance(cls, (int, np.integer)) and not isinstance(cls, bool):
+        if 0 <= int(cls) < len(names):
+            return int(cls)
+    else:
+        key = str(cls).strip().lower()
+        norm = [n.lower() for n in names]
+        for i, n in enumerate(norm):
+            if key == n or key == n.split("/")[0] or key.rstrip("s") == n.rstrip("s"):
+                return i
+    raise ValueError(
+        f"unknown class {cls!r} for {dataset}; choose two of: "
+        + ", ".join(f"{i} {n!r}" for i, n in enumerate(names))
+    )
+
+
+def _pair(classes, names, dataset) -> Tuple[int, int]:
+    if isinstance(classes, (str, int)) or len(classes) != 2:
+        raise ValueError(f"classes must name exactly two classes of {dataset}, got {classes!r}")
+    a, b = (_class_index(c, names, dataset) for c in classes)
+    if a == b:
+        raise ValueError(f"classes must be two different classes of {dataset}, got {classes!r} twice")
+    return a, b
+
+
+def _select(images: np.ndarray, labels: np.ndarray, pair, max_per_class, rng) -> Tuple[np.ndarray, np.ndarray]:
+    """Keep the two classes (relabelled 0 and 1), at most max_per_class each (seeded choice)."""
+    idx = []
+    for c in pair:
+        where = np.flatnonzero(labels == c)
+        if max_per_class is not None and len(where) > max_per_class:
+            where = np.sort(rng.choice(where, size=int(max_per_class), replace=False))
+        idx.append(where)
+    sel = np.concatenate(idx)
+    y = np.concatenate([np.full(len(i), k) for k, i in enumerate(idx)])
+    perm = rng.permutation(len(sel))
+    return images[sel[perm]], y[perm]
+
+
+def _check_image_args(max_per_class, image_size=None):
+    if max_per_class is not None and int(max_per_class) <= 0:
+        raise ValueError(f"max_per_class must be a positive integer or None, got {max_per_class}")
+    if image_size is not None and (int(image_size) <= 0):
+        raise ValueError(f"image_size must be a positive number of pixels, got {image_size}; e.g. image_size=64")
+
+
+def _read_idx(path: Path, magic: int) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    got = int.from_bytes(data[:4], "big")
+    if got != magic:
+        raise ValueError(f"{path} is not an IDX file of the expected kind (magic {got}, expected {magic})")
+    if magic == 2051:
+        n, h, w = (int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(3))
+        return np.frombuffer(data, np.uint8, offset=16).reshape(n, h, w)
+    n = int.from_bytes(data[4:8], "big")
+    return np.frombuffer(data, np.uint8, offset=8)[:n]
+
+
+def _resize(images: np.ndarray, image_size: Optional[int]) -> np.ndarray:
+    """Resize a uint8 batch [n, h, w(, c)] to image_size x image_size with Pillow (bilinear)."""
+    if image_size is None or images.shape[1] == image_size and images.shape[2] == image_size:
+        return images
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.fromarray(im).resize((image_size, image_size), Image.BILINEAR))
+                     for im in images])
+
+
+def _to_float(images: np.ndarray) -> np.ndarray:
+    """uint8 [n, h, w] or [n, h, w, c] -> float32 [n, c, h, w] in [0, 1]."""
+    x = images.astype(np.float32) / 255.0
+    return x[:, None] if x.ndim == 3 else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def _fashion_mnist(split, seed, classes=("Pullover", "Coat"), max_per_class=None, image_size=None,
+                   download=None):
+    """Fashion-MNIST, two of its classes, from the official IDX files."""
+    _check_split(split, ("train", "test"), "fashion-mnist")
+    _check_image_args(max_per_class, image_size)
+    pair = _pair(classes, FASHION_MNIST_CLASSES, "fashion-mnist")
+    part = "train" if split == "train" else "test"
+    _, img_path = _find([f"fmnist-{part}-images"], "Fashion-MNIST", download)
+    _, lab_path = _find([f"fmnist-{part}-labels"], "Fashion-MNIST", download)
+    images, labels = _read_idx(img_path, 2051), _read_idx(lab_path, 2049)
+    images, y = _select(images, labels, pair, max_per_class, _rng(seed, split))
+    X = _to_float(_resize(images, image_size))
+    names = tuple(FASHION_MNIST_CLASSES[c] for c in pair)
+    params = dict(seed=seed, classes=names, max_per_class=max_per_class, image_size=image_size)
+    return Dataset(X, y.astype(np.int64), "fashion-mnist", split, None, names, params)
+
+
+def _decode(blob: bytes, image_size: Optional[int], mode: str = "RGB") -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(blob)) as im:
+        im = im.convert(mode)
+        if image_size is not None and im.size != (image_size, image_size):
+            im = im.resize((image_size, image_size), Image.BILINEAR)
+        return np.asarray(im)
+
+
+def _folder_images(source: Path, root: str, split_dir: str, class_dirs: Sequence[str],
+                   max_per_class, rng, image_size) -> Tuple[np.ndarray, np.ndarray]:
+    """Read ``root/split_dir/<class>/*`` images from a zip file or a directory tree."""
+    members: Dict[int, list] = {i: [] for i in range(len(class_dirs))}
+    if source.suffix == ".zip":
+        zf = zipfile.ZipFile(source)
+        for name in zf.namelist():
+            parts = name.split("/")
+            if len(parts) == 4 and parts[0] == root and parts[1] == split_dir and parts[3] and parts[2] in class_dirs:
+                members[class_dirs.index(parts[2])].append(name)
+        read = zf.read
+    else:
+        zf = None
+        for i, c in enumerate(class_dirs):
+            members[i] = [str(p) for p in (source / split_dir / c).glob("*") if p.is_file()]
+        read = lambda p: Path(p).read_bytes()  # noqa: E731
+    try:
+        images, labels = [], []
+        for label, names in members.items():
+            if not names:
+                raise FileNotFoundError(f"no images for class {class_dirs[label]!r} under {source} ({root}/{split_dir})")
+            names = sorted(names)
+            if max_per_class is not None and len(names) > max_per_class:
+                names = [names[i] for i in np.sort(rng.choice(len(names), int(max_per_class), replace=False))]
+            images += [_decode(read(n), image_size) for n in names]
+            labels += [label] * len(names)
+    finally:
+        if zf is not None:
+            zf.close()
+    sizes = {im.shape for im in images}
+    if len(sizes) > 1:
+        raise ValueError(f"images under {source} differ in size {sorted(sizes)[:3]}; pass image_size to resize them")
+    perm = rng.permutation(len(labels))
+    return np.stack(images)[perm], np.asarray(labels, dtype=np.int64)[perm]
+
+
+def _cifar10(split, seed, classes=("cat", "dog"), max_per_class=None, image_size=None, download=None):
+    """CIFAR-10, two of its classes, from the official python tarball or an image-folder tree."""
+    _check_split(split, ("train", "test"), "cifar10")
+    _check_image_args(max_per_class, image_size)
+    pair = _pair(classes, CIFAR10_CLASSES, "cifar10")
+    rng = _rng(seed, split)
+    # an unpacked image-folder tree counts too
+    for d in data_dirs():
+        tree = d / "cifar-10-images"
+        if (tree / split).is_dir():
+            X, y = _folder_images(tree, "cifar-10-images", split, [CIFAR10_CLASSES[c] for c in pair],
+                                  max_per_class, rng, image_size)
+            break
+    else:
+        key, path = _find(["cifar10-tarball", "cifar10-images"], "CIFAR-10", download)
+        if key == "cifar10-images":
+            X, y = _folder_images(path, "cifar-10-images", split, [CIFAR10_CLASSES[c] for c in pair],
+                                  max_per_class, rng, image_size)
+        else:
+            batches = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+            data, labels = [], []
+            with tarfile.open(path, "r:gz") as tf:
+                for b in batches:
+                    d = pickle.load(tf.extractfile(f"cifar-10-batches-py/{b}"), encoding="bytes")
+                    data.append(d[b"data"])
+                    labels += d[b"labels"]
+            images = np.concatenate(data).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+            X, y = _select(images, np.asarray(labels), pair, max_per_class, rng)
+            X = _resize(X, image_size)
+    names = tuple(CIFAR10_CLASSES[c] for c in pair)
+    params = dict(seed=seed, classes=names, max_per_class=max_per_class, image_size=image_size)
+    return Dataset(_to_float(X), y.astype(np.int64), "cifar10", split, None, names, params)
+
+
+def _cats_vs_dogs(split, seed, image_size=64, max_per_class=None, download=None):
+    """Cats (0) vs dogs (1), the 'cats_and_dogs_filtered' subset; "test" is its validation set."""
+    _check_split(split, ("train", "test"), "cats-vs-dogs")
+    _check_image_args(max_per_class, image_size)
+    if image_size is None:
+        raise ValueError("cats-vs-dogs images differ in size: pass image_size, e.g. image_size=64")
+    sub = "train" if split == "train" else "validation"
+    rng = _rng(seed, split)
+    for d in data_dirs():
+        tree = d / "cats_and_dogs_filtered"
+        if (tree / sub).is_dir():
+            source = tree
+            break
+    else:
+        _, source = _find(["cats-vs-dogs"], "cats vs dogs", download)
+    X, y = _folder_images(source, "cats_and_dogs_filtered", sub, ["cats", "dogs"], max_per_class, rng,
+                          int(image_size))
+    params = dict(seed=seed, image_size=image_size, max_per_class=max_per_class)
+    return Dataset(_to_float(X), y, "cats-vs-dogs", split, None, ("cat", "dog"), params)
+
+
+def _digits(split, seed, classes=(3, 8), test_fraction=0.3, image_size=None):
+    """scikit-learn's 8x8 digits, two classes; a seeded stratified train/test split."""
+    from sklearn.datasets import load_digits
+
+    _check_split(split, ("train", "test"), "digits")
+    _check_image_args(None, image_size)
+    pair = _pair(classes, [str(i) for i in range(10)], "digits")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    d = load_digits()
+    rng = np.random.default_rng([int(seed), 7])
+    idx_train, idx_test, labels = [], [], []
+    for c in pair:
+        where = rng.permutation(np.flatnonzero(d.target == c))
+        k = int(round(len(where) * test_fraction))
+        idx_test.append(where[:k])
+        idx_train.append(where[k:])
+    idx = idx_train if split == "train" else idx_test
+    sel = np.concatenate(idx)
+    y = np.concatenate([np.full(len(i), k) for k, i in enumerate(idx)])
+    perm = _rng(seed, split).permutation(len(sel))
+    images = (d.images[sel[perm]] / 16.0 * 255).round().astype(np.uint8)
+    X = _to_float(_resize(images, image_size))
+    names = (str(pair[0]), str(pair[1]))
+    params = dict(seed=seed, classes=names, image_size=image_size)
+    return Dataset(X, y[perm].astype(np.int64), "digits", split, None, names, params)
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry point
+# ---------------------------------------------------------------------------------------------
+
+DATASETS: Dict[str, Callable] = {
+    "D-I": _d1,
+    "D-II": _d2,
+    "D-III": _d3,
+    "D-I-grid": _d1_grid,
+    "checkerboard": _checkerboard,
+    "fashion-mnist": _fashion_mnist,
+    "cifar10": _cifar10,
+    "cats-vs-dogs": _cats_vs_dogs,
+    "digits": _digits,
+}
+SYNTHETIC = ("D-I", "D-II", "D-III", "D-I-grid", "checkerboard")
+_ALIASES = {"d1": "D-I", "d2": "D-II", "d3": "D-III", "di": "D-I", "dii": "D-II", "diii": "D-III",
+            "fashion_mnist": "fashion-mnist", "fmnist": "fashion-mnist", "cifar-10": "cifar10",
+            "cats_vs_dogs": "cats-vs-dogs", "d-i-grid": "D-I-grid"}
+
+
+def available_datasets() -> list[str]:
+    """Names accepted by :func:`load`."""
+    return list(DATASETS)
+
+
+def load(name: str, split: str = "train", seed: int = 0, **params) -> Dataset:
+    """Load a binary classification dataset.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`available_datasets`: "D-I", "D-II", "D-III", "D-I-grid", "checkerboard",
+        "fashion-mnist", "cifar10", "cats-vs-dogs", "digits".
+    split : {"train", "test", "homology"}, default "train"
+        "homology" (the held-aside points on which topology is measured) exists for the
+        synthetic sets only.
+    seed : int, default 0
+        Same seed, same data.
+    **params
+        Dataset options. Synthetic: ``size`` (factor on the default number of points), ``n``
+        (number of points), ``noise`` (std of Gaussian jitter), ``margin`` and shape parameters
+        (``g`` for "D-I-grid", ``c`` for "checkerboard"). Images: ``classes`` (a pair of class
+        names or indices), ``max_per_class``, ``image_size``, ``download``.
+
+    Returns
+    -------
+    Dataset
+        With ``X`` (float32), ``y`` (int64 in {0, 1}) and, for synthetic sets, ``betti``.
+
+    Examples
+    --------
+    >>> from topokit.data import load
+    >>> d = load("D-I", split="homology")
+    >>> d.X.shape, d.betti
+    ((2600, 2), {0: (9, 0), 1: (1, 9)})
+    """
+    key = name if name in DATASETS else _ALIASES.get(str(name).strip().lower().replace(" ", "-"))
+    if key is None:
+        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    if key in SYNTHETIC:
+        _check_split(split, SPLITS, key)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    import inspect
+
+    accepted = set(inspect.signature(DATASETS[key]).parameters) - {"split", "seed"}
+    unknown = set(params) - accepted
+    if unknown:
+        raise ValueError(
+            f"unknown parameter(s) {sorted(unknown)} for {key!r}; it accepts: {', '.join(sorted(accepted))}"
+        )
+    return DATASETS[key](split, int(seed), **params)
