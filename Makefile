@@ -1,0 +1,39 @@
+# make test       set up .venv if needed, run the test suite
+# make reproduce  set up .venv if needed, execute the notebooks headless, write figures/
+# make bench      speed benchmarks (prints numbers)
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup test test-all reproduce reproduce-quick bench strip clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(PY) -m pytest -m "slow or not slow" $(PYTEST_ARGS)
+
+reproduce: $(STAMP)
+	$(PY) -m topokit reproduce $(ARGS)
+
+reproduce-quick: $(STAMP)
+	$(PY) -m topokit reproduce --quick $(ARGS)
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_topology.py $(ARGS)
+
+strip: $(STAMP)
+	$(PY) -m topokit strip notebooks/*.ipynb
+
+clean:
+	rm -rf build .pytest_cache
