@@ -1,18 +1,14 @@
 """Datasets: shapes, balance, determinism, ground truth, empty margins, loaders and their errors."""
 import gzip
 import hashlib
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from topokit import data
 from topokit.data import load
 
-SHARED = Path(os.environ.get("TOPOKIT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 has_shared = pytest.mark.skipif(
-    not (SHARED / "fashion-mnist").is_dir(),
+    not any((d / "fashion-mnist").is_dir() for d in data.data_dirs()),
     reason="image datasets not found: set TOPOKIT_DATA to the folder holding them (see README)",
 )
 

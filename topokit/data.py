@@ -345,8 +345,19 @@ _UNIT_CENTRES = np.vstack([[0.0, 0.0, 0.0],
                            3.0 * np.array(np.meshgrid([-1, 1], [-1, 1], [-1, 1])).reshape(3, -1).T])
 
 
-def _max_abs_scale(X: np.ndarray) -> np.ndarray:
-    return X / np.max(np.abs(X), axis=0, keepdims=True)
+def _split_evenly(n: int, parts: int) -> np.ndarray:
+    """Point counts of ``parts`` pieces adding up to n."""
+    per = np.full(parts, n // parts)
+    per[: n % parts] += 1
+    return per
+
+
+def _shuffle_and_scale(Xs, ys, rng) -> Tuple[np.ndarray, np.ndarray]:
+    """Stack the pieces, shuffle, and scale each axis by its maximum |x| (MaxAbsScaler)."""
+    X, y = np.vstack(Xs), np.concatenate(ys)
+    perm = rng.permutation(len(y))
+    X = X[perm]
+    return X / np.max(np.abs(X), axis=0, keepdims=True), y[perm]
 
 
 def _solid_torus(n, centre, R, r, plane, rng):
@@ -376,8 +387,7 @@ def _d2(split, seed, size=1.0, n=None, R=1.0, r=0.2, noise=0.0):
         raise ValueError(f"tube radius r must be in (0, 0.3 * R) so the linked tori do not touch, got r={r}, R={R}")
     n = _count(split, (45000, 11250), size, n)
     rng = _rng(seed, split)
-    per = np.full(18, n // 18)
-    per[: n % 18] += 1
+    per = _split_evenly(n, 18)
     Xs, ys = [], []
     for u, centre in enumerate(_UNIT_CENTRES):
         first = u % 2  # which class gets the xy-torus alternates per unit
@@ -385,12 +395,10 @@ def _d2(split, seed, size=1.0, n=None, R=1.0, r=0.2, noise=0.0):
             k = 2 * u + j
             Xs.append(_solid_torus(per[k], centre + np.array([shift, 0, 0]), R, r, plane, rng))
             ys.append(np.full(per[k], first if j == 0 else 1 - first))
-    X, y = np.vstack(Xs), np.concatenate(ys)
-    perm = rng.permutation(len(y))
-    X = _max_abs_scale(X[perm])
+    X, y = _shuffle_and_scale(Xs, ys, rng)
     betti = {0: (9, 9, 0), 1: (9, 9, 0)}
     params = dict(seed=seed, n=n, R=R, r=r, noise=noise)
-    return _finish(X, y[perm], "D-II", split, betti, ("torus a", "torus b"), params, noise, rng)
+    return _finish(X, y, "D-II", split, betti, ("torus a", "torus b"), params, noise, rng)
 
 
 def _shell(n, centre, r0, r1, rng):
@@ -415,8 +423,7 @@ def _d3(split, seed, size=1.0, n=None, noise=0.0, shares=(0.5, 0.4, 0.1)):
     shares = shares / shares.sum()
     n = _count(split, (37800, 9450), size, n)
     rng = _rng(seed, split)
-    per_unit = np.full(9, n // 9)
-    per_unit[: n % 9] += 1
+    per_unit = _split_evenly(n, 9)
     Xs, ys = [], []
     for u, centre in enumerate(_UNIT_CENTRES):
         k_in = int(round(per_unit[u] * shares[0]))
@@ -425,12 +432,10 @@ def _d3(split, seed, size=1.0, n=None, noise=0.0, shares=(0.5, 0.4, 0.1)):
         Xs += [_shell(k_in, centre, 1.0, 1.05, rng), _shell(k_out, centre, 2.0, 2.05, rng),
                _shell(k_ball, centre, 0.0, 0.5, rng)]
         ys += [np.zeros(k_in), np.ones(k_out), np.ones(k_ball)]
-    X, y = np.vstack(Xs), np.concatenate(ys)
-    perm = rng.permutation(len(y))
-    X = _max_abs_scale(X[perm])
+    X, y = _shuffle_and_scale(Xs, ys, rng)
     betti = {0: (9, 0, 9), 1: (18, 0, 9)}
     params = dict(seed=seed, n=n, noise=noise)
-    return _finish(X, y[perm], "D-III", split, betti, ("middle shells", "balls and outer shells"),
+    return _finish(X, y, "D-III", split, betti, ("middle shells", "balls and outer shells"),
                    params, noise, rng)
 
 
