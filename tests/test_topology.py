@@ -281,6 +281,20 @@ def test_trap_bars_alive_at_max_edge_length():
     assert betti_from_diagram(ours, 0.3) == betti_from_diagram(full, 0.3) == (1, 1)
 
 
+def test_knn_geodesic_diagram_of_disconnected_cloud():
+    from scipy.sparse.csgraph import shortest_path
+
+    X = SHAPES["two circles"][0]
+    dgm = persistence_diagram(X, max_dim=1, metric="knn-geodesic", k=6)
+    assert (np.isinf(dgm[:, 1]) & (dgm[:, 2] == 0)).sum() == 2  # unreachable pairs never join
+    assert betti_from_diagram(dgm, 2) == betti_numbers(X, k=6) == (2, 2)
+    D = shortest_path(knn_graph(np.unique(X, axis=0), 6), directed=False, unweighted=True)
+    assert np.isinf(D).any()
+    np.testing.assert_array_equal(persistence_diagram(D, max_dim=1, metric="precomputed"), dgm)
+    with pytest.raises(ValueError, match="square distance matrix"):
+        persistence_diagram(X, metric="precomputed")
+
+
 def test_betti_curve_on_common_grid():
     dgm = np.array([[0, np.inf, 0], [0, 1.0, 0], [0.5, 2.0, 1], [2.0, 3.0, 1]])
     grid = [0.0, 0.5, 1.0, 2.0, 3.0]

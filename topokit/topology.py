@@ -384,7 +384,9 @@ def persistence_diagram(
     Parameters
     ----------
     points : array-like
-        ``(n, d)`` point cloud, or an ``(n, n)`` distance matrix for ``metric="precomputed"``.
+        ``(n, d)`` point cloud, or an ``(n, n)`` distance matrix for ``metric="precomputed"``
+        (dense: ``inf`` for pairs never joined; sparse: absent entries are never joined and
+        explicit zeros off the diagonal are edges at 0, as in giotto-ph).
     max_dim : int, default 1
         Largest homology dimension.
     metric : {"euclidean", "knn-geodesic", "precomputed"}, default "euclidean"
@@ -409,9 +411,11 @@ def persistence_diagram(
     if isinstance(max_edge_length, bool) or not isinstance(max_edge_length, numbers.Real) or not max_edge_length > 0:
         raise ValueError(f"max_edge_length must be a positive number or inf, got {max_edge_length!r}")
     if metric == "precomputed":
-        D = _as_cloud(points, "the distance matrix") if not sp.issparse(points) else points
-        if D.shape[0] != D.shape[1]:
+        D = points if sp.issparse(points) else np.asarray(points, dtype=np.float64)
+        if D.ndim != 2 or D.shape[0] != D.shape[1]:
             raise ValueError(f"metric='precomputed' needs a square distance matrix, got shape {D.shape}")
+        if np.isnan(D.data if sp.issparse(D) else D).any():
+            raise ValueError("the distance matrix contains NaN; use inf for pairs that are never joined")
         _check_count(D.shape[0], None, max_dim)
         cloud, vr_metric = D, "precomputed"
     else:
