@@ -415,8 +415,15 @@ def test_too_few_points():
     with torch.no_grad():
         net[0].weight.zero_()
         net[0].bias.fill_(1.0)  # every point maps to (1, 1)
-    with pytest.raises(ValueError, match=r"label 0 at layer 1 \(layer1\) has only 1 distinct points"):
-        layer_betti(net, d.X, d.y, n_jobs=1)
+    # a layer that collapses a class to k or fewer points has a complete kNN graph: (1, 0)
+    table = layer_betti(net, d.X, d.y, n_jobs=1)
+    deep = table[table.layer > 0]
+    assert (deep.n_points == 1).all()
+    assert len(deep) == 8  # 2 layers x 2 classes x 2 dims
+    assert (deep[deep.dim == 0].betti == 1).all() and (deep[deep.dim == 1].betti == 0).all()
+    few = d.X[d.y == 0][:10]
+    with pytest.raises(ValueError, match=r"label 0 at the input has only 10 distinct points.*k=14"):
+        layer_betti(net, np.r_[few, d.X[d.y == 1]], np.r_[np.zeros(10, int), d.y[d.y == 1]], n_jobs=1)
 
 
 def test_nan_activations_name_the_layer():

@@ -556,7 +556,14 @@ def layer_betti(
     ------
     ValueError
         Before any homology is computed: bad k/scale/max_dim, unhookable model, a layer with
-        NaN/inf activations (named), a class with too few distinct points at some layer.
+        NaN/inf activations (named), a class with fewer than k + 1 distinct input points.
+
+    Notes
+    -----
+    A layer can map a class onto k or fewer distinct points (ReLU sends many points to the
+    same place; a well-trained net may collapse a class entirely). The kNN graph is then
+    complete, so the class has Betti numbers (1, 0, ...) there, which is what the table
+    reports; ``n_points`` shows the collapse.
     """
     k, scale, max_dim = _check_k(k), _check_scale(scale), _check_max_dim(max_dim)
     names = layer_names(model)
@@ -585,10 +592,11 @@ def layer_betti(
             raise ValueError(f"layer {layer} ({names[layer]}) has NaN/inf activations; the net diverged or its inputs are bad")
         for label in labels:
             cloud = np.unique(flat[pos[label]].astype(np.float64), axis=0)
-            _check_count(len(cloud), k, max_dim, f"label {label!r} at layer {layer} ({names[layer]})")
+            if layer == 0:
+                _check_count(len(cloud), k, max_dim, f"label {label!r} at the input")
             tasks.append((layer, label, cloud))
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_betti_distinct)(cloud, k, scale, max_dim, max_memory_bytes) for _, _, cloud in tasks
+        delayed(_collapsed_or_betti)(cloud, k, scale, max_dim, max_memory_bytes) for _, _, cloud in tasks
     )
     rows = []
     for (layer, label, cloud), betti in zip(tasks, results):
@@ -598,6 +606,14 @@ def layer_betti(
                  "dim": dim, "betti": int(b), "omega": int(sum(betti))}
             )
     return pd.DataFrame(rows, columns=["layer", "layer_name", "label", "n_points", "dim", "betti", "omega"])
+
+
+def _collapsed_or_betti(X: np.ndarray, k: int, scale: float, max_dim: int, max_memory_bytes=None) -> tuple:
+    """Betti numbers of a layer's cloud; a cloud collapsed to k or fewer distinct points has a
+    complete kNN graph (every point is a neighbour of every other), hence (1, 0, ...)."""
+    if len(X) <= k:
+        return (1,) + (0,) * max_dim
+    return _betti_distinct(X, k, scale, max_dim, max_memory_bytes)
 
 
 class TopologyRecorder:
