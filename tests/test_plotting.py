@@ -1,0 +1,395 @@
+"""topokit.plotting: every function on small real inputs, atomic saving, input validation."""
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import plotly.graph_objects as go  # noqa: E402
+import pytest  # noqa: E402
+from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from topokit import data, models, plotting, topology, training  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def ripser_diagrams():
+    """Real diagrams (ripser) of a circle, two circles and a blob: one per 'layer'."""
+    from ripser import ripser
+
+    rng = np.random.default_rng(0)
+    t = rng.uniform(0, 2 * np.pi, 80)
+    circle = np.c_[np.cos(t), np.sin(t)] + rng.normal(scale=0.03, size=(80, 2))
+    two = np.vstack([circle[:40], circle[40:] * 0.5 + 3])
+    blob = rng.normal(scale=0.3, size=(60, 2))
+    out = []
+    for cloud in (circle, two, blob):
+        dgms = ripser(cloud, maxdim=1)["dgms"]
+        out.append(np.vstack([np.c_[d, np.full(len(d), q)] for q, d in enumerate(dgms)]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_nets():
+    hom = data.load("D-I", split="homology", n=600, seed=0)
+    nets = {act: models.mlp(2, 15, 2, act, seed=0) for act in ("relu", "tanh")}
+    return hom, nets
+
+
+@pytest.fixture(scope="module")
+def betti_frame(tiny_nets):
+    """A real layer_betti table over two activations and two 'seeds' (two subsamples)."""
+    hom, nets = tiny_nets
+    frames = []
+    for act, net in nets.items():
+        for seed in (0, 1):
+            df = topology.layer_betti(net, hom.X, hom.y, k=8, n_jobs=1, max_points=60, seed=seed)
+            frames.append(df.assign(activation=act, seed=seed))
+    return pd.concat(frames, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def test_figures_dir_env_quick_and_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOPOKIT_FIGURES", str(tmp_path / "figs"))
+    monkeypatch.delenv("TOPOKIT_QUICK", raising=False)
+    assert plotting.figures_dir() == tmp_path / "figs" and (tmp_path / "figs").is_dir()
+    assert plotting.figures_dir(quick=True) == tmp_path / "figs" / "quick"
+    monkeypatch.setenv("TOPOKIT_QUICK", "1")
+    assert plotting.figures_dir() == tmp_path / "figs" / "quick"
+    assert plotting.figures_dir(quick=False) == tmp_path / "figs"
+    monkeypatch.delenv("TOPOKIT_FIGURES")
+    monkeypatch.setattr(plotting, "PROJECT_FIGURES", tmp_path / "project" / "figures")
+    assert plotting.figures_dir() == tmp_path / "project" / "figures" / "quick"
+    monkeypatch.setenv("TOPOKIT_QUICK", "0")
+    assert plotting.figures_dir() == tmp_path / "project" / "figures"
+
+
+def test_default_figures_folder_is_the_projects():
+    assert plotting.PROJECT_FIGURES == plotting.Path(plotting.__file__).resolve().parent.parent / "figures"
+
+
+def test_save_matplotlib_png_and_pdf(tmp_path):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    paths = plotting.save_figure(fig, "line", directory=tmp_path)
+    assert paths == [tmp_path / "line.png", tmp_path / "line.pdf"]
+    assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert paths[1].read_bytes()[:5] == b"%PDF-"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["line.pdf", "line.png"]  # no temp files
+    assert plotting.save_figure(fig, "line", formats="svg", directory=tmp_path) == [tmp_path / "line.svg"]
+
+
+def test_save_uses_figures_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOPOKIT_FIGURES", str(tmp_path))
+    monkeypatch.setenv("TOPOKIT_QUICK", "1")
+    fig, _ = plt.subplots()
+    assert plotting.save_figure(fig, "q", formats=["png"]) == [tmp_path / "quick" / "q.png"]
+
+
+def test_save_plotly_self_contained_html(tmp_path):
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 0]))
+    (path,) = plotting.save_figure(fig, "scatter", directory=tmp_path)
+    html = path.read_text()
+    assert path.name == "scatter.html" and "<html" in html
+    assert not re.search(r"<script[^>]+src=", html) and len(html) > 1_000_000  # plotly.js embedded: works offline
+    assert [p.name for p in tmp_path.iterdir()] == ["scatter.html"]
+
+
+def test_failed_save_leaves_earlier_files_intact(tmp_path, monkeypatch):
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    plotting.save_figure(fig, "fig", directory=tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    ax.plot([0, 1], [1, 0], color="red")  # a different figure now
+    real = fig.savefig
+
+    def failing(fname, *args, **kwargs):
+        if kwargs.get("format") == "pdf":
+            raise OSError("disk full")
+        return real(fname, *args, **kwargs)
+
+    monkeypatch.setattr(fig, "savefig", failing)
+    with pytest.raises(OSError, match="disk full"):
+        plotting.save_figure(fig, "fig", directory=tmp_path)
+    after = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    assert after == before  # PNG not replaced either, and no temp file left
+
+
+def test_failed_plotly_save_removes_temp(tmp_path, monkeypatch):
+    fig = go.Figure(go.Scatter(x=[0], y=[0]))
+    plotting.save_figure(fig, "p", directory=tmp_path)
+    before = (tmp_path / "p.html").read_bytes()
+    monkeypatch.setattr(go.Figure, "write_html", lambda self, *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+    with pytest.raises(RuntimeError, match="boom"):
+        plotting.save_figure(go.Figure(), "p", directory=tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["p.html"]
+    assert (tmp_path / "p.html").read_bytes() == before
+
+
+@pytest.mark.parametrize("name", ["", "   ", "a/b", "..", "fig.png", None, "a\\b"])
+def test_save_rejects_bad_names(tmp_path, name):
+    fig, _ = plt.subplots()
+    with pytest.raises(ValueError, match="name"):
+        plotting.save_figure(fig, name, directory=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_rejects_bad_formats_and_objects(tmp_path):
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="cannot be saved as"):
+        plotting.save_figure(fig, "x", formats=["html"], directory=tmp_path)
+    with pytest.raises(ValueError, match="cannot be saved as"):
+        plotting.save_figure(go.Figure(), "x", formats=["png"], directory=tmp_path)
+    with pytest.raises(ValueError, match="ax.figure"):
+        plotting.save_figure(ax, "x", directory=tmp_path)
+    with pytest.raises(ValueError, match="formats is empty"):
+        plotting.save_figure(fig, "x", formats=[], directory=tmp_path)
+
+
+def test_set_style_applies_rc():
+    matplotlib.rcParams["savefig.dpi"] = 72
+    plotting.set_style()
+    assert matplotlib.rcParams["savefig.dpi"] == 150
+    assert set(plotting.CLASS_COLORS) == {0, 1}
+    assert {"relu", "tanh", "leaky_relu"} <= set(plotting.ACTIVATION_COLORS)
+
+
+# ----------------------------------------------------------------------------- datasets, training
+
+
+def test_plot_dataset_2d_3d_and_images():
+    d1 = data.load("D-I", split="homology", n=500)
+    fig = plotting.plot_dataset(d1)
+    (ax,) = fig.axes
+    assert len([c for c in ax.collections if isinstance(c, PathCollection)]) == 2
+    assert "(9, 0)" in ax.get_title() and "(1, 9)" in ax.get_title()
+
+    d3 = data.load("D-III", split="homology", n=900)
+    fig = plotting.plot_dataset(d3)
+    assert fig.axes[0].name == "3d" and "(18, 0, 9)" in fig.axes[0].get_title()
+
+    digits = data.load("digits", classes=(3, 8))
+    fig = plotting.plot_dataset(digits, per_class=5)
+    assert len(fig.axes[0].images) == 1
+    assert fig.axes[0].images[0].get_array().shape[1] == 5 * (8 + 1)  # five 8-px images and gaps
+
+
+def test_plot_dataset_draws_into_given_axes_and_checks_it():
+    d2 = data.load("D-II", split="homology", n=900)
+    fig = plt.figure()
+    ax = fig.add_subplot(1, 2, 1, projection="3d")
+    assert plotting.plot_dataset(d2, ax=ax) is fig
+    with pytest.raises(ValueError, match="projection"):
+        plotting.plot_dataset(d2, ax=fig.add_subplot(1, 2, 2))
+    with pytest.raises(ValueError, match="Dataset"):
+        plotting.plot_dataset(np.zeros((3, 2)))
+
+
+def test_plot_training_curves_marks_convergence(tiny_nets):
+    hom, _ = tiny_nets
+    result = training.fit(models.mlp(2, 8, 2, "relu", seed=0), hom.X, hom.y, X_test=hom.X, y_test=hom.y,
+                          max_epochs=5, progress=False)
+    fake = pd.DataFrame({"epoch": [1, 2, 3], "loss": [0.7, 0.3, 0.1], "train_accuracy": [0.8, 1.0, 1.0]})
+    fig = plotting.plot_training_curves([result, fake], labels=["real", "fake"])
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    ax_loss, ax_acc = fig.axes
+    vlines = [ln for ln in ax_acc.lines if list(ln.get_xdata()) == [2, 2]]
+    assert len(vlines) == 1  # the fake run converged at epoch 2
+    assert len(ax_loss.lines) >= 2
+    fig = plotting.plot_training_curves(result.history)  # a single history is fine
+    assert len(fig.axes) == 2
+
+
+def test_plot_training_curves_validates():
+    with pytest.raises(ValueError, match="empty"):
+        plotting.plot_training_curves([])
+    with pytest.raises(ValueError, match="labels"):
+        plotting.plot_training_curves([pd.DataFrame({"epoch": [1], "loss": [1.0], "train_accuracy": [1.0]})],
+                                      labels=["a", "b"])
+    with pytest.raises(ValueError, match="missing"):
+        plotting.plot_training_curves([pd.DataFrame({"epoch": [1], "loss": [1.0]})])
+
+
+# ----------------------------------------------------------------------------- diagrams
+
+
+def test_interactive_diagrams_frames_and_traces(ripser_diagrams):
+    names = ["circle", "two circles", "blob"]
+    fig = plotting.plot_diagrams_interactive(ripser_diagrams, names, title="Toy")
+    assert isinstance(fig, go.Figure)
+    assert len(fig.frames) == 3 and [f.name for f in fig.frames] == ["0", "1", "2"]
+    assert len(fig.data) == 2 + 2  # diagonal, inf line, H0, H1
+    assert [s.label for s in fig.layout.sliders[0].steps] == names
+    assert all(len(f.data) == 4 for f in fig.frames)
+    # the infinite H0 bar sits on the inf line, above every finite death
+    inf_level = fig.data[1].y[0]
+    h0 = fig.frames[0].data[2]
+    finite_max = max(np.nanmax(np.where(np.isinf(d[:, 1]), np.nan, d[:, 1])) for d in ripser_diagrams)
+    assert inf_level > finite_max and inf_level in list(h0.y)
+    # the circle has one long H1 bar, the blob none that lives long
+    h1_circle = fig.frames[0].data[3]
+    assert max(np.asarray(h1_circle.y) - np.asarray(h1_circle.x)) > 0.5
+    assert "Toy: circle" in fig.layout.title.text
+
+
+def test_interactive_diagrams_aggregate_duplicates():
+    d = np.array([[0, 1, 0]] * 50 + [[0, np.inf, 0], [1, 3, 1], [1, 3, 1]], dtype=float)
+    fig = plotting.plot_diagrams_interactive([d, d[:10]])
+    h0 = fig.frames[0].data[2]
+    assert len(h0.x) == 2  # (0, 1) x 50 drawn once, and (0, inf)
+    assert sorted(np.asarray(h0.customdata)[:, 1].tolist()) == [1, 50]
+    assert len(fig.frames[1].data[3].x) == 0  # no H1 in the second layer: empty trace, same trace count
+
+
+def test_grid_diagrams_axes_and_common_range(ripser_diagrams):
+    diagrams = ripser_diagrams + ripser_diagrams[:2]
+    fig = plotting.plot_diagrams_grid(diagrams, [f"L{i}" for i in range(5)], ncols=2)
+    assert isinstance(fig, Figure) and len(fig.axes) == 5
+    limits = {(ax.get_xlim(), ax.get_ylim()) for ax in fig.axes}
+    assert len(limits) == 1
+    assert [ax.get_title() for ax in fig.axes] == ["L0", "L1", "L2", "L3", "L4"]
+    assert all(len(ax.collections) == 2 for ax in fig.axes)  # H0 and H1 per panel
+
+
+def test_grid_diagrams_from_topology(tiny_nets):
+    hom, nets = tiny_nets
+    outs = topology.layer_outputs(nets["tanh"], hom.X[hom.y == 1][:120])
+    diagrams = [topology.persistence_diagram(o, metric="knn-geodesic", k=8, max_edge_length=4) for o in outs]
+    fig = plotting.plot_diagrams_grid(diagrams, topology.layer_names(nets["tanh"]), ncols=4)
+    assert len(fig.axes) == len(outs) == 4
+    assert any(t.get_text().startswith("\u00d7") for t in fig.axes[0].texts)  # counts of identical points
+
+
+@pytest.mark.parametrize("bad, match", [
+    ([], "empty"),
+    (np.zeros((3, 3)), "list of"),
+    ([np.zeros((3, 2))], "shape"),
+    ([np.array([[0, np.nan, 0]])], "NaN"),
+    ([np.array([[np.inf, np.inf, 0]])], "infinite birth"),
+    ([np.array([[0, 1, -1]])], "non-negative integers"),
+    ([np.array([[0, 1, 0.5]])], "non-negative integers"),
+    ([np.array([[2, 1, 0]])], "death < birth"),
+])
+def test_diagram_plots_reject_bad_input(bad, match):
+    for fn in (plotting.plot_diagrams_interactive, plotting.plot_diagrams_grid):
+        with pytest.raises(ValueError, match=match):
+            fn(bad)
+
+
+def test_diagram_plots_check_names_and_ncols(ripser_diagrams):
+    with pytest.raises(ValueError, match="layer_names"):
+        plotting.plot_diagrams_interactive(ripser_diagrams, ["a"])
+    with pytest.raises(ValueError, match="ncols"):
+        plotting.plot_diagrams_grid(ripser_diagrams, ncols=0)
+
+
+# ----------------------------------------------------------------------------- Betti numbers
+
+
+def test_betti_by_layer_real_frame(betti_frame):
+    fig = plotting.plot_betti_by_layer(betti_frame, omega=True, class_names=("disks", "holed square"))
+    assert isinstance(fig, Figure) and len(fig.axes) == 3  # b0, b1, omega
+    for ax in fig.axes:
+        data_lines = [ln for ln in ax.lines if ln.get_marker() == "o"]
+        assert len(data_lines) == 4  # 2 activations x 2 classes
+        assert any(isinstance(c, PolyCollection) for c in ax.collections)  # band over the two seeds
+    colors = {ln.get_color() for ln in fig.axes[0].lines if ln.get_marker() == "o"}
+    assert colors == {plotting.ACTIVATION_COLORS["relu"], plotting.ACTIVATION_COLORS["tanh"]}
+    fig = plotting.plot_betti_by_layer(betti_frame[betti_frame.activation == "relu"], dims=[1], log=True)
+    assert len(fig.axes) == 1 and fig.axes[0].get_yscale() == "symlog"
+
+
+def test_betti_by_layer_means_over_seeds():
+    rows = []
+    for seed, b in ((0, 2), (1, 4)):
+        for layer in (0, 1):
+            rows += [{"layer": layer, "label": 0, "dim": 0, "betti": b, "seed": seed},
+                     {"layer": layer, "label": 0, "dim": 1, "betti": 1, "seed": seed}]
+    df = pd.DataFrame(rows)
+    fig = plotting.plot_betti_by_layer(df, omega=True, band="std")
+    b0_line = next(ln for ln in fig.axes[0].lines if ln.get_marker() == "o")
+    assert list(b0_line.get_ydata()) == [3.0, 3.0]
+    omega_line = next(ln for ln in fig.axes[2].lines if ln.get_marker() == "o")
+    assert list(omega_line.get_ydata()) == [4.0, 4.0]  # (2 + 1 + 4 + 1) / 2
+    assert b0_line.get_color() == plotting.CLASS_COLORS[0]  # no activation column: class colour
+
+
+def test_betti_by_layer_validates(betti_frame):
+    with pytest.raises(ValueError, match="missing"):
+        plotting.plot_betti_by_layer(betti_frame.drop(columns="betti"))
+    with pytest.raises(ValueError, match="empty"):
+        plotting.plot_betti_by_layer(betti_frame.iloc[:0])
+    with pytest.raises(ValueError, match="DataFrame"):
+        plotting.plot_betti_by_layer([1, 2])
+    with pytest.raises(ValueError, match="dims"):
+        plotting.plot_betti_by_layer(betti_frame, dims=[2])
+    with pytest.raises(ValueError, match="epochs"):
+        plotting.plot_betti_by_layer(pd.concat([betti_frame.assign(epoch=1), betti_frame.assign(epoch=2)]))
+    with pytest.raises(ValueError, match="band"):
+        plotting.plot_betti_by_layer(betti_frame, band="iqr")
+
+
+def test_betti_by_epoch_from_recorder(tiny_nets):
+    hom, _ = tiny_nets
+    net = models.mlp(2, 15, 2, "tanh", seed=1)
+    rec = topology.TopologyRecorder(hom.X, hom.y, every=2, k=8, n_jobs=1, max_points=60)
+    training.fit(net, hom.X, hom.y, max_epochs=4, stop_at_target=False, callback=rec, progress=False)
+    frame = rec.frame
+    assert sorted(frame.epoch.unique()) == [1, 2, 4]
+    fig = plotting.plot_betti_by_epoch(frame, class_names=hom.classes)
+    grid = [ax for ax in fig.axes if ax.get_label() != "colorbar"]
+    assert len(grid) == 2 * 2 and len(fig.axes) == 5  # 2 classes x 2 dims, plus the colour bar
+    assert all(len([ln for ln in ax.lines if ln.get_marker() == "o"]) == 4 for ax in grid)  # 4 layers
+    assert list(grid[0].lines[0].get_xdata()) == [1, 2, 4]
+    fig = plotting.plot_betti_by_epoch(frame, dims=[0], layers=[0, 3])
+    assert all(len([ln for ln in ax.lines if ln.get_marker() == "o"]) == 2 for ax in fig.axes[:2])
+    with pytest.raises(ValueError, match="epoch"):
+        plotting.plot_betti_by_epoch(frame.drop(columns="epoch"))
+    with pytest.raises(ValueError, match="layers"):
+        plotting.plot_betti_by_epoch(frame, layers=[7])
+
+
+# ----------------------------------------------------------------------------- point clouds
+
+
+def test_point_clouds_3d_and_2d(tiny_nets):
+    hom, nets = tiny_nets
+    outs = topology.layer_outputs(nets["relu"], hom.X)
+    names = topology.layer_names(nets["relu"])
+    fig = plotting.plot_point_clouds(outs, hom.y, layer_names=names, max_points=300, class_names=hom.classes)
+    assert isinstance(fig, go.Figure) and len(fig.frames) == len(outs) == 4
+    assert len(fig.data) == 2 and all(isinstance(t, go.Scatter3d) for t in fig.data)
+    assert sum(len(t.x) for t in fig.frames[1].data) == 300
+    assert "PCA 3 of 15 dims" in fig.frames[1].layout.title.text
+    assert np.allclose(fig.frames[0].data[0].z, 0)  # 2-D input padded
+    assert [t.name for t in fig.data] == list(hom.classes)
+    fig = plotting.plot_point_clouds(outs, hom.y, layers=[0, 3], n_components=2)
+    assert len(fig.frames) == 2 and all(isinstance(t, go.Scatter) for t in fig.data)
+    assert [s.label for s in fig.layout.sliders[0].steps] == ["layer 0", "layer 3"]
+
+
+def test_point_clouds_validate(tiny_nets):
+    hom, nets = tiny_nets
+    outs = topology.layer_outputs(nets["relu"], hom.X)
+    with pytest.raises(ValueError, match="empty"):
+        plotting.plot_point_clouds([], hom.y)
+    with pytest.raises(ValueError, match="labels"):
+        plotting.plot_point_clouds(outs, hom.y[:-1])
+    with pytest.raises(ValueError, match="layers"):
+        plotting.plot_point_clouds(outs, hom.y, layers=[9])
+    with pytest.raises(ValueError, match="n_components"):
+        plotting.plot_point_clouds(outs, hom.y, n_components=4)
+    with pytest.raises(ValueError, match="NaN"):
+        plotting.plot_point_clouds([np.full((len(hom.y), 2), np.nan)], hom.y)

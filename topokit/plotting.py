@@ -1,0 +1,988 @@
+"""Figures for the notebooks: datasets, training curves, persistence diagrams, Betti numbers.
+
+One style everywhere: :func:`set_style` sets a small matplotlib rc; colours are fixed per class
+(:data:`CLASS_COLORS`), per activation (:data:`ACTIVATION_COLORS`) and per homology dimension
+(:data:`DIM_COLORS`), in matplotlib and plotly alike (Okabe-Ito, readable by colour-blind
+readers); classes are told apart by line style (:data:`CLASS_LINESTYLES`) where colour encodes
+something else. Static figures are matplotlib, interactive ones (a slider over layers) plotly.
+
+Every figure is written with :func:`save_figure`, atomically, into :func:`figures_dir`:
+``figures/`` (or ``$TOPOKIT_FIGURES``), and its ``quick/`` subfolder in quick mode so that a
+quick CI run never overwrites a full run's figures.
+
+The functions are thin: they validate their inputs (``ValueError`` with the fix), draw with
+matplotlib or plotly directly and return the figure; nothing is computed here that
+:mod:`topokit.topology` should compute.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Mapping, Optional, Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "CLASS_COLORS",
+    "CLASS_LINESTYLES",
+    "ACTIVATION_COLORS",
+    "DIM_COLORS",
+    "RUN_COLORS",
+    "STYLE",
+    "figures_dir",
+    "save_figure",
+    "set_style",
+    "plot_dataset",
+    "plot_training_curves",
+    "plot_diagrams_interactive",
+    "plot_diagrams_grid",
+    "plot_betti_by_layer",
+    "plot_point_clouds",
+    "plot_betti_by_epoch",
+]
+
+PROJECT_FIGURES = Path(__file__).resolve().parent.parent / "figures"
+
+#: Colour of each class label (Okabe-Ito blue and vermillion).
+CLASS_COLORS = {0: "#0072B2", 1: "#D55E00"}
+#: Line style of each class where colour encodes something else (matplotlib and plotly names).
+CLASS_LINESTYLES = {0: "-", 1: "--"}
+_PLOTLY_DASH = {"-": "solid", "--": "dash", ":": "dot", "-.": "dashdot"}
+#: Colour of each activation function (names of :mod:`topokit.activations`).
+ACTIVATION_COLORS = {
+    "relu": "#D55E00",
+    "leaky_relu": "#E69F00",
+    "tanh": "#0072B2",
+    "sigmoid": "#56B4E9",
+    "gelu": "#009E73",
+    "silu": "#CC79A7",
+    "clipped_relu": "#000000",
+}
+#: Colour of each homology dimension H0, H1, H2, H3.
+DIM_COLORS = {0: "#0072B2", 1: "#D55E00", 2: "#009E73", 3: "#CC79A7"}
+#: Colours for runs, seeds and anything else without a fixed colour, in order.
+RUN_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#999999")
+#: The matplotlib rc that :func:`set_style` applies.
+STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "savefig.bbox": "tight",
+    "font.size": 10,
+    "axes.titlesize": 10,
+    "axes.labelsize": 10,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "lines.linewidth": 1.6,
+    "image.cmap": "viridis",
+}
+_PLOTLY_TEMPLATE = "plotly_white"
+_PLOTLY_FONT = dict(family="DejaVu Sans, Arial, sans-serif", size=12)
+_SAVE_FORMATS = {"matplotlib": ("png", "pdf", "svg"), "plotly": ("html",)}
+_DEFAULT_FORMATS = {"matplotlib": ("png", "pdf"), "plotly": ("html",)}
+_BETA = "\u03b2"
+
+
+# ----------------------------------------------------------------------------- style and files
+
+
+def set_style() -> None:
+    """Apply the project's matplotlib style (:data:`STYLE`); call once per notebook."""
+    import matplotlib as mpl
+
+    mpl.rcParams.update(STYLE)
+
+
+def _quick(quick: Optional[bool]) -> bool:
+    if quick is not None:
+        return bool(quick)
+    return os.environ.get("TOPOKIT_QUICK", "0").strip().lower() in ("1", "true", "yes")
+
+
+def figures_dir(quick: Optional[bool] = None) -> Path:
+    """The folder figures are written to, created if needed.
+
+    ``$TOPOKIT_FIGURES`` if set, else the project's ``figures/`` folder; in quick mode
+    (``quick=True``, or ``TOPOKIT_QUICK=1`` when ``quick`` is None) its ``quick/`` subfolder, so
+    a quick run never overwrites a full run's figures.
+
+    Parameters
+    ----------
+    quick : bool, optional
+        Quick mode; default from the ``TOPOKIT_QUICK`` environment variable.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    env = os.environ.get("TOPOKIT_FIGURES", "").strip()
+    base = Path(env).expanduser() if env else PROJECT_FIGURES
+    folder = base / "quick" if _quick(quick) else base
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _kind(fig) -> str:
+    from matplotlib.figure import Figure
+
+    if isinstance(fig, Figure):
+        return "matplotlib"
+    try:
+        import plotly.graph_objects as go
+
+        if isinstance(fig, go.Figure):
+            return "plotly"
+    except ImportError:  # pragma: no cover - plotly is a dependency
+        pass
+    raise ValueError(
+        f"save_figure takes a matplotlib Figure or a plotly Figure, got {type(fig).__name__}; "
+        "for an Axes pass ax.figure"
+    )
+
+
+def _check_name(name) -> str:
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"figure name must be a non-empty string, got {name!r}")
+    if "/" in name or "\\" in name or os.sep in name or (os.altsep and os.altsep in name):
+        raise ValueError(f"figure name {name!r} must not contain path separators; pass directory= instead")
+    if name in (".", "..") or "\x00" in name or name != name.strip():
+        raise ValueError(f"figure name {name!r} is not a valid file name")
+    suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if suffix in ("png", "pdf", "svg", "html"):
+        raise ValueError(f"figure name {name!r} must not carry an extension; pass formats=[{suffix!r}] instead")
+    return name
+
+
+def save_figure(fig, name: str, formats: Optional[Sequence[str]] = None, directory=None) -> list[Path]:
+    """Write a figure atomically: matplotlib as PNG (150 dpi) and PDF, plotly as HTML.
+
+    Every file is first written to a temporary file in the target folder, and only when all of
+    them are written are they moved into place with ``os.replace``. If any write fails, the
+    temporary files are removed and files from an earlier save are left untouched.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure or plotly.graph_objects.Figure
+        The figure.
+    name : str
+        File name without extension, e.g. ``"02_betti_by_layer"``; no path separators.
+    formats : sequence of str, optional
+        Default ``("png", "pdf")`` for matplotlib (``"svg"`` also allowed) and ``("html",)``
+        for plotly (a self-contained page with plotly.js embedded, viewable offline).
+    directory : path, optional
+        Default :func:`figures_dir`.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in the order of ``formats``.
+
+    Raises
+    ------
+    ValueError
+        A bad name, an unknown figure type or a format that this kind of figure cannot be saved as.
+    """
+    kind = _kind(fig)
+    name = _check_name(name)
+    if formats is None:
+        formats = _DEFAULT_FORMATS[kind]
+    if isinstance(formats, str):
+        formats = [formats]
+    formats = [str(f).lower().lstrip(".") for f in formats]
+    if not formats:
+        raise ValueError("formats is empty; pass e.g. ['png'] or leave it out for the defaults")
+    bad = [f for f in formats if f not in _SAVE_FORMATS[kind]]
+    if bad:
+        raise ValueError(f"a {kind} figure cannot be saved as {bad}; choose from {list(_SAVE_FORMATS[kind])}")
+    folder = Path(directory) if directory is not None else figures_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+
+    temps: list[tuple[str, Path]] = []
+    try:
+        for fmt in dict.fromkeys(formats):
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=f".{fmt}.tmp")
+            os.close(fd)
+            temps.append((tmp, folder / f"{name}.{fmt}"))
+            if kind == "matplotlib":
+                fig.savefig(tmp, format=fmt, dpi=150)
+            else:
+                fig.write_html(tmp, include_plotlyjs=True, full_html=True)
+            os.chmod(tmp, 0o644)
+        for tmp, final in temps:
+            os.replace(tmp, final)
+    finally:
+        for tmp, _ in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return [final for _, final in temps]
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _betti_str(b) -> str:
+    return "(" + ", ".join(str(int(v)) for v in b) + ")"
+
+
+def _class_name(label, class_names) -> str:
+    if class_names is not None:
+        try:
+            return str(class_names[label])
+        except (KeyError, IndexError, TypeError):
+            pass
+    return f"class {label}"
+
+
+def _class_color(label, i: int = 0) -> str:
+    try:
+        return CLASS_COLORS[int(label)]
+    except (KeyError, TypeError, ValueError):
+        return RUN_COLORS[i % len(RUN_COLORS)]
+
+
+def _class_style(label, i: int = 0) -> str:
+    styles = ["-", "--", ":", "-."]
+    try:
+        return CLASS_LINESTYLES[int(label)]
+    except (KeyError, TypeError, ValueError):
+        return styles[i % len(styles)]
+
+
+def _activation_color(name, i: int) -> str:
+    return ACTIVATION_COLORS.get(str(name).lower(), RUN_COLORS[i % len(RUN_COLORS)])
+
+
+def _check_columns(df, required: Sequence[str], what: str, hint: str) -> pd.DataFrame:
+    if not isinstance(df, pd.DataFrame):
+        raise ValueError(f"{what} needs a pandas DataFrame, got {type(df).__name__}; {hint}")
+    if df.empty:
+        raise ValueError(f"{what} got an empty DataFrame; {hint}")
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} needs columns {list(required)}; missing {missing} (has {list(df.columns)}); {hint}")
+    return df
+
+
+# ----------------------------------------------------------------------------- datasets
+
+
+def _image_montage(X: np.ndarray, y: np.ndarray, per_class: int, rng) -> tuple[np.ndarray, list]:
+    labels = sorted(np.unique(y).tolist())
+    rows = []
+    for label in labels:
+        idx = np.flatnonzero(y == label)
+        idx = np.sort(rng.choice(idx, size=min(per_class, len(idx)), replace=False))
+        ims = X[idx].astype(np.float64)  # (m, c, h, w)
+        lo = ims.reshape(len(ims), -1).min(axis=1)[:, None, None, None]
+        hi = ims.reshape(len(ims), -1).max(axis=1)[:, None, None, None]
+        ims = (ims - lo) / np.where(hi > lo, hi - lo, 1.0)
+        ims = ims.transpose(0, 2, 3, 1)  # (m, h, w, c)
+        pad = np.ones((per_class - len(ims),) + ims.shape[1:])
+        ims = np.concatenate([ims, pad]) if len(pad) else ims
+        gap = np.ones((ims.shape[1], 1, ims.shape[3]))
+        rows.append(np.concatenate([np.concatenate([im, gap], axis=1) for im in ims], axis=1))
+    gap = np.ones((1,) + rows[0].shape[1:])
+    montage = np.concatenate([np.concatenate([r, gap], axis=0) for r in rows], axis=0)
+    return (montage[..., 0] if montage.shape[-1] == 1 else montage), labels
+
+
+def plot_dataset(ds, ax=None, max_points: int = 5000, per_class: int = 8, seed: int = 0):
+    """Scatter a synthetic dataset coloured by class, or show sample images of an image set.
+
+    Parameters
+    ----------
+    ds : topokit.data.Dataset
+        2-D or 3-D point cloud (``X`` of shape ``(n, 2)`` or ``(n, 3)``), or images
+        ``(n, c, h, w)``.
+    ax : matplotlib Axes, optional
+        Where to draw; a 3-D dataset needs a 3-D axes (``projection="3d"``). Default: a new
+        figure.
+    max_points : int, default 5000
+        Points drawn at most (a seeded subsample), so 3-D scatters stay readable.
+    per_class : int, default 8
+        Images per class (one row per class) for image sets.
+    seed : int, default 0
+        Seed of the subsample.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The figure holding the plot; the title gives the ground-truth Betti numbers per class.
+    """
+    import matplotlib.pyplot as plt
+
+    X = getattr(ds, "X", None)
+    y = getattr(ds, "y", None)
+    if X is None or y is None:
+        raise ValueError(f"plot_dataset needs a topokit Dataset (with X and y), got {type(ds).__name__}")
+    X, y = np.asarray(X), np.asarray(y).reshape(-1)
+    if len(X) == 0 or len(X) != len(y):
+        raise ValueError(f"dataset has {len(X)} points and {len(y)} labels; need a non-empty, matching pair")
+    name = getattr(ds, "name", "dataset")
+    classes = getattr(ds, "classes", None)
+    rng = np.random.default_rng(seed)
+
+    if X.ndim == 4:
+        montage, labels = _image_montage(X, y, int(per_class), rng)
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(max(4.0, 0.9 * per_class), 0.9 * len(labels) + 0.8))
+        ax.imshow(montage, cmap="gray" if montage.ndim == 2 else None, interpolation="nearest")
+        h = montage.shape[0] / len(labels)
+        ax.set_yticks([(i + 0.5) * h for i in range(len(labels))])
+        ax.set_yticklabels([_class_name(lab, classes) for lab in labels])
+        ax.set_xticks([])
+        ax.grid(False)
+        for side in ("top", "right", "bottom", "left"):
+            ax.spines[side].set_visible(False)
+        ax.set_title(f"{name} ({getattr(ds, 'split', '')}): {per_class} samples per class")
+        return ax.figure
+
+    if X.ndim != 2 or X.shape[1] not in (2, 3):
+        raise ValueError(f"plot_dataset draws 2-D or 3-D point clouds or images (n, c, h, w); X has shape {X.shape}")
+    three_d = X.shape[1] == 3
+    if ax is None:
+        fig = plt.figure(figsize=(4.5, 4.5))
+        ax = fig.add_subplot(projection="3d" if three_d else None)
+    elif three_d != (getattr(ax, "name", "") == "3d"):
+        raise ValueError(
+            f"{name} is {X.shape[1]}-D but the axes is {'3-D' if ax.name == '3d' else '2-D'}; "
+            f"create it with fig.add_subplot(projection={'3d' if three_d else None!r})"
+        )
+    idx = np.arange(len(X))
+    if len(X) > max_points:
+        idx = np.sort(rng.choice(len(X), size=int(max_points), replace=False))
+    size = 2 if three_d else max(0.5, min(6.0, 4000.0 / len(idx)))
+    betti = getattr(ds, "betti", None) or {}
+    for i, label in enumerate(sorted(np.unique(y).tolist())):
+        sel = idx[y[idx] == label]
+        text = _class_name(label, classes)
+        if label in betti:
+            text += f" {_BETA}={_betti_str(betti[label])}"
+        ax.scatter(*X[sel].T, s=size, color=_class_color(label, i), label=text, alpha=0.6 if three_d else 0.9,
+                   linewidths=0, rasterized=True)
+    if betti:
+        lines = "  ".join(f"{_BETA}({_class_name(k, classes)}) = {_betti_str(v)}" for k, v in sorted(betti.items()))
+        ax.set_title(f"{name}\n{lines}", fontsize=9)
+    else:
+        ax.set_title(name)
+    if not three_d:
+        ax.set_aspect("equal")
+        ax.grid(False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02 if three_d else -0.06), ncol=2, markerscale=4,
+              fontsize=7)
+    return ax.figure
+
+
+# ----------------------------------------------------------------------------- training curves
+
+
+def plot_training_curves(histories, labels: Optional[Sequence[str]] = None, target_accuracy: float = 1.0,
+                         log_loss: bool = True):
+    """Loss and training/test accuracy against epoch for one or several runs.
+
+    The epoch at which a run first reaches ``target_accuracy`` on the training set (its
+    convergence epoch) is marked with a dotted vertical line in the run's colour.
+
+    Parameters
+    ----------
+    histories : DataFrame, FitResult, or a list of them
+        :attr:`topokit.training.FitResult.history` frames (columns ``epoch``, ``loss``,
+        ``train_accuracy`` and optionally ``test_accuracy``), or the FitResults themselves.
+    labels : list of str, optional
+        One legend entry per run; default "run 1", "run 2", ...
+    target_accuracy : float, default 1.0
+        Accuracy that counts as converged, when a history is given without its FitResult.
+    log_loss : bool, default True
+        Logarithmic loss axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes: loss, accuracy (training solid, test dashed).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    if isinstance(histories, pd.DataFrame) or hasattr(histories, "history"):
+        histories = [histories]
+    histories = list(histories) if histories is not None else []
+    if not histories:
+        raise ValueError("histories is empty; pass a FitResult.history DataFrame or a list of them")
+    if labels is None:
+        labels = [f"run {i + 1}" for i in range(len(histories))]
+    labels = list(labels)
+    if len(labels) != len(histories):
+        raise ValueError(f"got {len(labels)} labels for {len(histories)} histories")
+
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for i, (h, label) in enumerate(zip(histories, labels)):
+        converged = None
+        if hasattr(h, "history"):
+            converged = getattr(h, "epochs_to_converge", None)
+            h = h.history
+        h = _check_columns(h, ["epoch", "loss", "train_accuracy"], "plot_training_curves",
+                           "pass FitResult.history from topokit.training.fit")
+        if converged is None:
+            hit = h.loc[h["train_accuracy"] >= target_accuracy, "epoch"]
+            converged = int(hit.iloc[0]) if len(hit) else None
+        color = RUN_COLORS[i % len(RUN_COLORS)]
+        ax_loss.plot(h["epoch"], h["loss"], color=color, label=label)
+        ax_acc.plot(h["epoch"], h["train_accuracy"], color=color, label=label)
+        if "test_accuracy" in h and h["test_accuracy"].notna().any():
+            ax_acc.plot(h["epoch"], h["test_accuracy"], color=color, ls="--")
+        if converged is not None:
+            for ax in (ax_loss, ax_acc):
+                ax.axvline(converged, color=color, ls=":", lw=1)
+            ax_acc.annotate(f" {converged}", (converged, 0.98), xycoords=("data", "axes fraction"),
+                            color=color, fontsize=7, ha="left", va="top")
+    if log_loss:
+        ax_loss.set_yscale("log")
+    ax_loss.set(xlabel="epoch", ylabel="training loss", title="Loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy", title="Accuracy (dotted line: convergence epoch)")
+    handles, _ = ax_acc.get_legend_handles_labels()
+    handles += [Line2D([], [], color="grey", label="train"), Line2D([], [], color="grey", ls="--", label="test")]
+    ax_acc.legend(handles=handles, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- diagrams
+
+
+def _check_diagrams(diagrams, layer_names) -> tuple[list[np.ndarray], list[str]]:
+    if isinstance(diagrams, np.ndarray) and diagrams.ndim == 2:
+        raise ValueError("diagrams must be a list of (m, 3) arrays, one per layer; wrap a single diagram as [diagram]")
+    if diagrams is None or len(diagrams) == 0:
+        raise ValueError("diagrams is empty; pass a list of (m, 3) arrays [birth, death, dim], one per layer")
+    out = []
+    for i, d in enumerate(diagrams):
+        d = np.asarray(d, dtype=float)
+        if d.size == 0:
+            d = d.reshape(0, 3)
+        if d.ndim != 2 or d.shape[1] != 3:
+            raise ValueError(f"diagram {i} has shape {d.shape}; each must be (m, 3) with rows [birth, death, dim]")
+        if np.isnan(d).any() or not np.isfinite(d[:, [0, 2]]).all():
+            raise ValueError(f"diagram {i} has NaN values or an infinite birth/dim; only deaths may be inf")
+        if (d[:, 2] < 0).any() or (d[:, 2] != np.round(d[:, 2])).any():
+            raise ValueError(f"diagram {i} has dimensions {np.unique(d[:, 2])}; dims must be non-negative integers")
+        if (d[:, 1] < d[:, 0]).any():
+            raise ValueError(f"diagram {i} has bars dying before they are born (death < birth)")
+        out.append(d)
+    if layer_names is None:
+        layer_names = [f"layer {i}" for i in range(len(out))]
+    layer_names = [str(n) for n in layer_names]
+    if len(layer_names) != len(out):
+        raise ValueError(f"got {len(layer_names)} layer_names for {len(out)} diagrams")
+    return out, layer_names
+
+
+def _diagram_range(diagrams: list[np.ndarray]) -> tuple[float, float, float]:
+    """Common (low, top of finite values, level of the inf line) over all diagrams."""
+    finite = np.concatenate([d[:, :2][np.isfinite(d[:, :2])] for d in diagrams] + [np.zeros(0)])
+    low = min(0.0, float(finite.min())) if finite.size else 0.0
+    high = float(finite.max()) if finite.size else 1.0
+    if high <= low:
+        high = low + 1.0
+    inf_level = high + 0.1 * (high - low)
+    return low, high, inf_level
+
+
+def _aggregate(d: np.ndarray, dim: int, inf_level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (birth, death) points of one dimension, with their multiplicity; inf -> inf_level."""
+    pts = d[d[:, 2] == dim][:, :2].copy()
+    if len(pts) == 0:
+        return np.zeros(0), np.zeros(0), np.zeros(0, dtype=int)
+    pts[~np.isfinite(pts[:, 1]), 1] = inf_level
+    uniq, counts = np.unique(pts, axis=0, return_counts=True)
+    return uniq[:, 0], uniq[:, 1], counts
+
+
+def _marker_size(counts, base: float, per_doubling: float) -> np.ndarray:
+    return base + per_doubling * np.log2(np.maximum(counts, 1))
+
+
+def plot_diagrams_interactive(diagrams, layer_names: Optional[Sequence[str]] = None, title: Optional[str] = None):
+    """Persistence diagrams of every layer in one plotly figure with a layer slider.
+
+    One animation frame per layer; H0, H1, H2, ... in :data:`DIM_COLORS`; bars that never die
+    (death ``inf``) sit on a dashed "inf" line above the largest finite value. All frames share
+    the axis range. Identical points (common with hop distances, which are integers) are drawn
+    once, the marker growing with their number; hovering shows the count.
+
+    Parameters
+    ----------
+    diagrams : list of array-like, each (m, 3)
+        One diagram per layer, rows ``[birth, death, dim]``
+        (:func:`topokit.topology.persistence_diagram`).
+    layer_names : list of str, optional
+        Slider labels; default "layer 0", "layer 1", ...
+    title : str, optional
+        Figure title; the layer name is appended.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces: the diagonal, the inf line, then one scatter per homology dimension;
+        ``len(fig.frames) == len(diagrams)``.
+    """
+    import plotly.graph_objects as go
+
+    diagrams, layer_names = _check_diagrams(diagrams, layer_names)
+    dims = sorted({int(v) for d in diagrams for v in d[:, 2]}) or [0]
+    low, high, inf_level = _diagram_range(diagrams)
+    pad = 0.05 * (inf_level - low)
+    lo, hi = low - pad, inf_level + pad
+    has_inf = any(np.isinf(d[:, 1]).any() for d in diagrams)
+    title = title or "Persistence diagrams"
+
+    def traces(d):
+        out = [
+            go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line=dict(color="grey", width=1),
+                       hoverinfo="skip", showlegend=False, name="diagonal"),
+            go.Scatter(x=[lo, hi], y=[inf_level, inf_level], mode="lines+text",
+                       line=dict(color="grey", width=1, dash="dash"), text=["", "inf"],
+                       textposition="top left", hoverinfo="skip", showlegend=False, name="inf",
+                       visible=True if has_inf else "legendonly"),
+        ]
+        for q in dims:
+            b, dth, counts = _aggregate(d, q, inf_level)
+            deaths = np.where(dth == inf_level, np.inf, dth)
+            out.append(go.Scatter(
+                x=b, y=dth, mode="markers", name=f"H{q}",
+                marker=dict(color=DIM_COLORS.get(q, RUN_COLORS[q % len(RUN_COLORS)]),
+                            size=_marker_size(counts, 7, 2.5), line=dict(width=0.5, color="white")),
+                customdata=np.c_[deaths, counts] if len(b) else None,
+                hovertemplate=f"H{q}<br>birth %{{x:.3g}}<br>death %{{customdata[0]:.3g}}"
+                              "<br>points %{customdata[1]}<extra></extra>",
+            ))
+        return out
+
+    frames = [go.Frame(data=traces(d), name=str(i), layout=go.Layout(title_text=f"{title}: {name}"))
+              for i, (d, name) in enumerate(zip(diagrams, layer_names))]
+    fig = go.Figure(data=frames[0].data, frames=frames)
+    steps = [dict(method="animate", label=name,
+                  args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
+                                       transition=dict(duration=0))])
+             for i, name in enumerate(layer_names)]
+    fig.update_layout(
+        template=_PLOTLY_TEMPLATE, font=_PLOTLY_FONT, title_text=f"{title}: {layer_names[0]}",
+        width=620, height=620,
+        xaxis=dict(title="birth", range=[lo, hi], zeroline=False),
+        yaxis=dict(title="death", range=[lo, hi], zeroline=False, scaleanchor="x", scaleratio=1),
+        sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="layer: "), pad=dict(t=40))],
+        legend=dict(x=1.02, y=0.5),
+    )
+    return fig
+
+
+def plot_diagrams_grid(diagrams, layer_names: Optional[Sequence[str]] = None, ncols: int = 4,
+                       title: Optional[str] = None, annotate_counts: bool = True, panel_size: float = 2.4):
+    """Persistence diagrams of every layer as small multiples with a common axis range.
+
+    Parameters
+    ----------
+    diagrams : list of array-like, each (m, 3)
+        One diagram per layer, rows ``[birth, death, dim]``.
+    layer_names : list of str, optional
+        Panel titles; default "layer 0", "layer 1", ...
+    ncols : int, default 4
+        Panels per row.
+    title : str, optional
+        Figure title.
+    annotate_counts : bool, default True
+        Write the number of identical points next to a point when a panel has few distinct
+        points (hop-distance diagrams): ``"x2400"``.
+    panel_size : float, default 2.4
+        Inches per panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        With exactly ``len(diagrams)`` axes.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    diagrams, layer_names = _check_diagrams(diagrams, layer_names)
+    if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
+        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
+    ncols = min(int(ncols), len(diagrams))
+    nrows = int(np.ceil(len(diagrams) / ncols))
+    dims = sorted({int(v) for d in diagrams for v in d[:, 2]}) or [0]
+    low, high, inf_level = _diagram_range(diagrams)
+    pad = 0.05 * (inf_level - low)
+    lo, hi = low - pad, inf_level + pad
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, panel_size * nrows + 0.4),
+                             squeeze=False, sharex=True, sharey=True)
+    flat = axes.ravel()
+    for ax, d, name in zip(flat, diagrams, layer_names):
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
+        ax.axhline(inf_level, color="grey", lw=0.8, ls="--")
+        ax.text(lo + 0.02 * (hi - lo), inf_level, "inf", va="bottom", fontsize=7, color="grey")
+        distinct = sum(len(_aggregate(d, q, inf_level)[0]) for q in dims)
+        for q in dims:
+            b, dth, counts = _aggregate(d, q, inf_level)
+            ax.scatter(b, dth, s=_marker_size(counts, 10, 6), color=DIM_COLORS.get(q, RUN_COLORS[q % len(RUN_COLORS)]),
+                       alpha=0.8, linewidths=0, zorder=3)
+            if annotate_counts and distinct <= 12:
+                for x, yv, c in zip(b, dth, counts):
+                    if c > 1:
+                        ax.annotate(f"\u00d7{c}", (x, yv), xytext=(4, -8), textcoords="offset points", fontsize=6,
+                                    color=DIM_COLORS.get(q, "black"))
+        ax.set_title(name, fontsize=9)
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal")
+    for ax in flat[len(diagrams):]:
+        ax.remove()
+    for ax in axes[-1]:
+        if ax.figure is fig and ax in fig.axes:
+            ax.set_xlabel("birth")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("death")
+    for ax in flat[:len(diagrams)]:
+        ax.tick_params(labelbottom=True)
+    handles = [Line2D([], [], ls="", marker="o", color=DIM_COLORS.get(q, "black"), label=f"H{q}") for q in dims]
+    fig.legend(handles=handles, loc="upper right", ncol=len(dims))
+    if title:
+        fig.suptitle(title, x=0.02, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return fig
+
+
+# ----------------------------------------------------------------------------- Betti numbers
+
+
+def _summarise(df: pd.DataFrame, keys: list[str], value: str, band: Optional[str]) -> pd.DataFrame:
+    g = df.groupby(keys, sort=True)[value]
+    out = g.agg(["mean", "min", "max", "std", "count"]).reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    if band == "std":
+        out["lo"], out["hi"] = out["mean"] - out["std"], out["mean"] + out["std"]
+    else:
+        out["lo"], out["hi"] = out["min"], out["max"]
+    return out
+
+
+def _betti_long(df: pd.DataFrame, keys: list[str], dims, omega: bool) -> pd.DataFrame:
+    """Rows (keys..., dim, value) with dim = "omega" added when asked; replicates kept apart."""
+    df = df.copy()
+    df["_rep"] = df.groupby(keys + ["dim"], sort=False).cumcount()
+    parts = []
+    keep = df[df["dim"].isin(dims)]
+    parts.append(keep[keys + ["_rep", "dim", "betti"]].rename(columns={"betti": "value"}).assign(
+        panel=lambda t: t["dim"].map(lambda q: f"{_BETA}{int(q)}")))
+    if omega:
+        om = df.groupby(keys + ["_rep"], sort=False)["betti"].sum().reset_index(name="value")
+        om["dim"], om["panel"] = -1, "\u03c9"
+        parts.append(om)
+    return pd.concat(parts, ignore_index=True)
+
+
+def plot_betti_by_layer(df: pd.DataFrame, dims: Optional[Sequence[int]] = None, omega: bool = False,
+                        log: bool = False, band: Optional[str] = "range", class_names=None,
+                        title: Optional[str] = None, target_lines: bool = True):
+    """Betti numbers against layer, per class and per activation (Naitzat et al.'s figure).
+
+    One panel per homology dimension (plus topological complexity omega = b0 + b1 + ... when
+    ``omega=True``). Classes differ by line style (:data:`CLASS_LINESTYLES`); when ``df`` has an
+    ``activation`` column, activations differ by colour (:data:`ACTIVATION_COLORS`), else the
+    class colour is used. Rows repeating the same (activation, label, layer, dim) -- several
+    seeds or nets -- are averaged and a band shows their spread.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        :func:`topokit.topology.layer_betti` output (columns ``layer``, ``label``, ``dim``,
+        ``betti``; ``layer_name`` and ``activation`` optional), possibly concatenated over
+        activations and seeds. One epoch only.
+    dims : list of int, optional
+        Dimensions to show; default all in ``df``.
+    omega : bool, default False
+        Add a panel for omega (summed over the dimensions present in ``df``).
+    log : bool, default False
+        Symmetric-log y axis (linear below 1), for Betti numbers spanning decades.
+    band : {"range", "std", None}, default "range"
+        Spread over replicates: min-max, mean +- one standard deviation, or none.
+    class_names : mapping or sequence, optional
+        Legend name per label, e.g. ``Dataset.classes``.
+    title : str, optional
+        Figure title.
+    target_lines : bool, default True
+        Dotted grey line at what a well-trained net reaches: b0 = 1, higher Betti numbers 0.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per panel.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    hint = "pass topokit.topology.layer_betti(...) output"
+    df = _check_columns(df, ["layer", "label", "dim", "betti"], "plot_betti_by_layer", hint)
+    if "epoch" in df.columns and df["epoch"].nunique() > 1:
+        raise ValueError(
+            f"df holds {df['epoch'].nunique()} epochs; select one (df[df.epoch == e]) or use plot_betti_by_epoch"
+        )
+    if band not in ("range", "std", None):
+        raise ValueError(f"band must be 'range', 'std' or None, got {band!r}")
+    present = sorted(int(q) for q in df["dim"].unique())
+    dims = present if dims is None else [int(q) for q in dims]
+    missing = [q for q in dims if q not in present]
+    if missing or not dims:
+        raise ValueError(f"dims {dims} not all in the DataFrame, which has dims {present}")
+    has_act = "activation" in df.columns
+    keys = (["activation"] if has_act else []) + ["label", "layer"]
+    long = _betti_long(df, keys, dims, omega)
+    summary = _summarise(long, keys + ["dim", "panel"], "value", band)
+    panels = [f"{_BETA}{q}" for q in dims] + (["\u03c9"] if omega else [])
+    names = {}
+    if "layer_name" in df.columns:
+        names = df.drop_duplicates("layer").set_index("layer")["layer_name"].to_dict()
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 0.6, 3.4), squeeze=False)
+    axes = axes[0]
+    activations = list(dict.fromkeys(df["activation"])) if has_act else [None]
+    labels = sorted(df["label"].unique().tolist())
+    for ax, panel in zip(axes, panels):
+        part = summary[summary["panel"] == panel]
+        for ai, act in enumerate(activations):
+            for li, label in enumerate(labels):
+                sel = part[(part["label"] == label) & ((part["activation"] == act) if has_act else True)]
+                if sel.empty:
+                    continue
+                color = _activation_color(act, ai) if has_act else _class_color(label, li)
+                ls = _class_style(label, li)
+                ax.plot(sel["layer"], sel["mean"], color=color, ls=ls, marker="o", ms=3)
+                if band and (sel["count"] > 1).any():
+                    ax.fill_between(sel["layer"], sel["lo"], sel["hi"], color=color, alpha=0.15, lw=0)
+        if target_lines and panel != "\u03c9":
+            ax.axhline(1 if panel == f"{_BETA}0" else 0, color="grey", ls=":", lw=1, zorder=0)
+        layers = sorted(part["layer"].unique().tolist())
+        ax.set_xticks(layers)
+        if names:
+            ax.set_xticklabels([str(names.get(v, v)) for v in layers], rotation=60, ha="right", fontsize=7)
+        ax.set_xlabel("layer")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(panel if panel == "\u03c9" else f"{panel} per layer")
+        if log:
+            ax.set_yscale("symlog", linthresh=1)
+            ax.set_ylim(bottom=0)
+    axes[0].set_ylabel("Betti number")
+    handles = []
+    if has_act:
+        handles += [Line2D([], [], color=_activation_color(a, i), label=str(a)) for i, a in enumerate(activations)]
+    handles += [Line2D([], [], color="grey" if has_act else _class_color(lab, i), ls=_class_style(lab, i),
+                       label=_class_name(lab, class_names)) for i, lab in enumerate(labels)]
+    n_rep = int(summary["count"].max())
+    if band and n_rep > 1:
+        handles.append(Line2D([], [], color="grey", lw=6, alpha=0.2,
+                              label=f"mean of {n_rep}, band {'min-max' if band == 'range' else '+-1 sd'}"))
+    axes[-1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title:
+        fig.suptitle(title, x=0.02, ha="left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_betti_by_epoch(df: pd.DataFrame, dims: Optional[Sequence[int]] = None, layers: Optional[Sequence[int]] = None,
+                        log: bool = False, class_names=None, title: Optional[str] = None, cmap: str = "viridis"):
+    """Betti numbers against epoch: one line per layer (colour ramp input -> logits), per class.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The recorder's frame (:class:`topokit.topology.TopologyRecorder`): the
+        :func:`~topokit.topology.layer_betti` columns plus ``epoch``. Repeated rows (several
+        seeds) are averaged.
+    dims : list of int, optional
+        Dimensions to show (one column of panels each); default all.
+    layers : list of int, optional
+        Layers to draw; default all.
+    log : bool, default False
+        Symmetric-log y axis.
+    class_names : mapping or sequence, optional
+        Row title per label.
+    title : str, optional
+        Figure title.
+    cmap : str, default "viridis"
+        Colour ramp over layers.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A grid of ``n_labels x n_dims`` axes plus one colour bar axes.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib import colormaps
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import BoundaryNorm
+    from matplotlib.ticker import MaxNLocator
+
+    hint = "pass the recorder's .frame (TopologyRecorder / betti_callback)"
+    df = _check_columns(df, ["epoch", "layer", "label", "dim", "betti"], "plot_betti_by_epoch", hint)
+    present = sorted(int(q) for q in df["dim"].unique())
+    dims = present if dims is None else [int(q) for q in dims]
+    if not dims or any(q not in present for q in dims):
+        raise ValueError(f"dims {dims} not all in the DataFrame, which has dims {present}")
+    all_layers = sorted(int(v) for v in df["layer"].unique())
+    layers = all_layers if layers is None else [int(v) for v in layers]
+    if not layers or any(v not in all_layers for v in layers):
+        raise ValueError(f"layers {layers} not all in the DataFrame, which has layers {all_layers}")
+    summary = df[df["dim"].isin(dims) & df["layer"].isin(layers)].groupby(
+        ["label", "dim", "layer", "epoch"])["betti"].mean().reset_index()
+    labels = sorted(df["label"].unique().tolist())
+    ramp = colormaps[cmap]
+    norm = BoundaryNorm(np.arange(min(all_layers) - 0.5, max(all_layers) + 1.5), ramp.N)
+    fig, axes = plt.subplots(len(labels), len(dims), figsize=(3.6 * len(dims) + 1.2, 2.8 * len(labels)),
+                             squeeze=False, sharex=True)
+    for r, label in enumerate(labels):
+        for c, q in enumerate(dims):
+            ax = axes[r, c]
+            part = summary[(summary["label"] == label) & (summary["dim"] == q)]
+            for layer in layers:
+                sel = part[part["layer"] == layer]
+                ax.plot(sel["epoch"], sel["betti"], color=ramp(norm(layer)), marker="o", ms=2.5, lw=1.2)
+            ax.axhline(1 if q == 0 else 0, color="grey", ls=":", lw=1, zorder=0)
+            ax.set_title(f"{_class_name(label, class_names)}: {_BETA}{q}")
+            if log:
+                ax.set_yscale("symlog", linthresh=1)
+                ax.set_ylim(bottom=0)
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            if r == len(labels) - 1:
+                ax.set_xlabel("epoch")
+            if c == 0:
+                ax.set_ylabel("Betti number")
+    fig.tight_layout(rect=(0, 0, 0.9, 0.95 if title else 1))
+    cax = fig.add_axes((0.92, 0.15, 0.015, 0.7), label="colorbar")
+    cb = fig.colorbar(ScalarMappable(norm=norm, cmap=ramp), cax=cax)
+    cb.set_label("layer (0 = input)")
+    step = max(1, len(all_layers) // 6)
+    cb.set_ticks(all_layers[::step])
+    if title:
+        fig.suptitle(title, x=0.02, ha="left")
+    return fig
+
+
+# ----------------------------------------------------------------------------- point clouds
+
+
+def plot_point_clouds(outputs, y, layers: Optional[Sequence[int]] = None, layer_names: Optional[Sequence[str]] = None,
+                      n_components: int = 3, max_points: int = 2000, class_names=None, seed: int = 0,
+                      title: Optional[str] = None):
+    """Layer activations as point clouds coloured by class, with a plotly layer slider.
+
+    Layers wider than ``n_components`` are projected by PCA (scikit-learn, fitted per layer on
+    the drawn points of both classes; the frame title gives the variance kept); narrower ones
+    are padded with zeros. Each frame sets its own axis ranges, since layers differ in scale.
+
+    Parameters
+    ----------
+    outputs : list of array-like
+        :func:`topokit.topology.layer_outputs` result: one ``(n, ...)`` array per layer
+        (flattened per point), input first.
+    y : array-like, shape (n,)
+        Class labels.
+    layers : list of int, optional
+        Which layers to show; default all.
+    layer_names : list of str, optional
+        Names of all layers in ``outputs`` (e.g. :func:`topokit.topology.layer_names`).
+    n_components : {2, 3}, default 3
+        2-D scatter or 3-D scatter.
+    max_points : int, default 2000
+        Points drawn per layer at most (the same seeded subsample in every layer).
+    class_names : mapping or sequence, optional
+        Legend names, e.g. ``Dataset.classes``.
+    seed : int, default 0
+        Seed of the subsample.
+    title : str, optional
+        Figure title; the layer is appended.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One trace per class; one frame per shown layer.
+    """
+    import plotly.graph_objects as go
+    from sklearn.decomposition import PCA
+
+    if outputs is None or len(outputs) == 0:
+        raise ValueError("outputs is empty; pass topokit.topology.layer_outputs(model, X)")
+    if n_components not in (2, 3):
+        raise ValueError(f"n_components must be 2 or 3, got {n_components!r}")
+    y = np.asarray(y).reshape(-1)
+    clouds = []
+    for i, out in enumerate(outputs):
+        a = np.asarray(out, dtype=float)
+        a = a.reshape(len(a), -1) if a.ndim != 1 else a[:, None]
+        if len(a) != len(y):
+            raise ValueError(f"layer {i} has {len(a)} points but y has {len(y)} labels")
+        if not np.isfinite(a).all():
+            raise ValueError(f"layer {i} has NaN/inf activations")
+        clouds.append(a)
+    if len(y) == 0:
+        raise ValueError("y is empty; pass at least one point")
+    if layer_names is None:
+        layer_names = [f"layer {i}" for i in range(len(clouds))]
+    layer_names = [str(n) for n in layer_names]
+    if len(layer_names) != len(clouds):
+        raise ValueError(f"got {len(layer_names)} layer_names for {len(clouds)} layers")
+    layers = list(range(len(clouds))) if layers is None else [int(v) for v in layers]
+    if not layers or any(v < 0 or v >= len(clouds) for v in layers):
+        raise ValueError(f"layers must be indices in 0..{len(clouds) - 1}, got {layers}")
+    rng = np.random.default_rng(seed)
+    idx = np.arange(len(y))
+    if len(y) > max_points:
+        idx = np.sort(rng.choice(len(y), size=int(max_points), replace=False))
+    labels = sorted(np.unique(y[idx]).tolist())
+    title = title or "Layer outputs"
+    axis_keys = ["x", "y", "z"][:n_components]
+
+    frames = []
+    for layer in layers:
+        a = clouds[layer][idx]
+        width = a.shape[1]
+        note = f"{width} dims"
+        if width > n_components:
+            pca = PCA(n_components=n_components, random_state=seed)
+            a = pca.fit_transform(a)
+            kept = float(np.nansum(pca.explained_variance_ratio_)) if np.var(clouds[layer][idx]) > 0 else 1.0
+            note = f"PCA {n_components} of {width} dims, {100 * kept:.0f}% variance"
+        elif width < n_components:
+            a = np.c_[a, np.zeros((len(a), n_components - width))]
+        data = []
+        for li, label in enumerate(labels):
+            pts = a[y[idx] == label]
+            kw = dict(mode="markers", name=_class_name(label, class_names),
+                      marker=dict(size=2.5 if n_components == 3 else 4, color=_class_color(label, li), opacity=0.7))
+            coords = {k: pts[:, j] for j, k in enumerate(axis_keys)}
+            data.append(go.Scatter3d(**coords, **kw) if n_components == 3 else go.Scatter(**coords, **kw))
+        lo, hi = a.min(axis=0), a.max(axis=0)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        ranges = [[float(lo[j] - 0.05 * span[j]), float(hi[j] + 0.05 * span[j])] for j in range(n_components)]
+        if n_components == 3:
+            layout = go.Layout(title_text=f"{title}: {layer_names[layer]} ({note})",
+                               scene=dict(xaxis=dict(range=ranges[0]), yaxis=dict(range=ranges[1]),
+                                          zaxis=dict(range=ranges[2]), aspectmode="cube"))
+        else:
+            layout = go.Layout(title_text=f"{title}: {layer_names[layer]} ({note})",
+                               xaxis=dict(range=ranges[0]), yaxis=dict(range=ranges[1]))
+        frames.append(go.Frame(data=data, name=str(layer), layout=layout))
+
+    fig = go.Figure(data=frames[0].data, frames=frames, layout=frames[0].layout)
+    steps = [dict(method="animate", label=layer_names[layer],
+                  args=[[str(layer)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
+                                           transition=dict(duration=0))])
+             for layer in layers]
+    fig.update_layout(template=_PLOTLY_TEMPLATE, font=_PLOTLY_FONT, width=700, height=650,
+                      sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="layer: "), pad=dict(t=30))],
+                      legend=dict(itemsizing="constant"))
+    return fig
