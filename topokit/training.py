@@ -138,6 +138,7 @@ def fit(
     device: str = "auto",
     callback: Optional[Callable] = None,
     progress: Optional[bool] = None,
+    num_threads: Optional[int] = None,
 ) -> FitResult:
     """Train a classifier with Adam and cross-entropy until it reaches a training accuracy.
 
@@ -173,6 +174,11 @@ def fit(
         dict; returning ``True`` stops training.
     progress : bool, optional
         Show a tqdm bar; default on unless ``TOPOKIT_PROGRESS=0``.
+    num_threads : int, optional
+        CPU threads for torch during training. Default: 1 for models without convolutions
+        (the MLPs here are too small to gain from threads, and with another process busy on
+        the same cores two threads were measured 20x slower than one), torch's setting
+        otherwise. Restored afterwards.
 
     Returns
     -------
@@ -207,6 +213,24 @@ def fit(
         raise ValueError("model must be a torch nn.Module with parameters, e.g. topokit.models.mlp(2, 15, 9)")
 
     dev = resolve_device(device)
+    if num_threads is None:
+        has_conv = any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
+        num_threads = torch.get_num_threads() if has_conv else 1
+    if int(num_threads) < 1:
+        raise ValueError(f"num_threads must be a positive integer, got {num_threads}")
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(int(num_threads))
+    try:
+        return _fit(model, X, y, X_test, y_test, dev, max_epochs=max_epochs, lr=lr, batch_size=batch_size,
+                    lr_decay=lr_decay, decay_steps=decay_steps, weight_decay=weight_decay,
+                    target_accuracy=target_accuracy, stop_at_target=stop_at_target, seed=seed,
+                    callback=callback, progress=progress)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _fit(model, X, y, X_test, y_test, dev, *, max_epochs, lr, batch_size, lr_decay, decay_steps, weight_decay,
+         target_accuracy, stop_at_target, seed, callback, progress) -> FitResult:
     model.to(dev)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
