@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test test-all reproduce reproduce-quick bench strip clean
+.PHONY: setup test test-fast reproduce reproduce-quick bench strip clean
 
 setup: $(STAMP)
 
@@ -20,8 +20,8 @@ $(STAMP): pyproject.toml
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-all: $(STAMP)
-	$(PY) -m pytest -m "slow or not slow" $(PYTEST_ARGS)
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 reproduce: $(STAMP)
 	$(PY) -m topokit reproduce $(ARGS)
