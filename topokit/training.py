@@ -175,10 +175,11 @@ def fit(
     progress : bool, optional
         Show a tqdm bar; default on unless ``TOPOKIT_PROGRESS=0``.
     num_threads : int, optional
-        CPU threads for torch during training. Default: 1 for models without convolutions
-        (the MLPs here are too small to gain from threads, and with another process busy on
-        the same cores two threads were measured 20x slower than one), torch's setting
-        otherwise. Restored afterwards.
+        CPU threads for torch during training, restored afterwards. Default: 1 for models
+        without convolutions (too small to gain from threads); for CNNs, torch's setting capped
+        at the number of idle cores (CPU count minus the 1-minute load average, at least 1).
+        Oversubscribed cores are pathological for torch's thread pool: with one other busy
+        process on a 2-core machine, two threads were measured 12-20x slower than one.
 
     Returns
     -------
@@ -214,8 +215,7 @@ def fit(
 
     dev = resolve_device(device)
     if num_threads is None:
-        has_conv = any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
-        num_threads = torch.get_num_threads() if has_conv else 1
+        num_threads = _default_threads(model)
     if int(num_threads) < 1:
         raise ValueError(f"num_threads must be a positive integer, got {num_threads}")
     threads_before = torch.get_num_threads()
@@ -227,6 +227,16 @@ def fit(
                     callback=callback, progress=progress)
     finally:
         torch.set_num_threads(threads_before)
+
+
+def _default_threads(model: nn.Module) -> int:
+    if not any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()):
+        return 1
+    try:
+        idle = (os.cpu_count() or 1) - os.getloadavg()[0]
+    except OSError:  # pragma: no cover - no load average on this platform
+        idle = torch.get_num_threads()
+    return max(1, min(torch.get_num_threads(), int(idle)))
 
 
 def _fit(model, X, y, X_test, y_test, dev, *, max_epochs, lr, batch_size, lr_decay, decay_steps, weight_decay,
