@@ -393,3 +393,43 @@ def test_point_clouds_validate(tiny_nets):
         plotting.plot_point_clouds(outs, hom.y, n_components=4)
     with pytest.raises(ValueError, match="NaN"):
         plotting.plot_point_clouds([np.full((len(hom.y), 2), np.nan)], hom.y)
+
+
+# ----------------------------------------------------------------------------- curves and grids
+
+
+def test_betti_curves_read_at_scale(ripser_diagrams):
+    fig = plotting.plot_betti_curves(ripser_diagrams, ["circle", "two", "blob"], scale=0.5,
+                                     truth=[(1, 1), (2, 2), (1, 0)], ncols=2)
+    assert isinstance(fig, Figure) and len(fig.axes) == 3
+    assert all(len(ax.lines) == 3 for ax in fig.axes)  # H0, H1 and the scale line
+    expected = topology.betti_from_diagram(ripser_diagrams[0], 0.5, 1)
+    assert f"at 0.5: ({expected[0]}, {expected[1]})" in fig.axes[0].get_title()
+    assert "true \u03b2 = (1, 1)" in fig.axes[0].get_title()
+    h0 = fig.axes[0].lines[0]
+    assert h0.get_ydata()[-1] == 1  # one infinite H0 bar left at the largest scale
+    with pytest.raises(ValueError, match="truth"):
+        plotting.plot_betti_curves(ripser_diagrams, truth=[(1, 1)])
+    with pytest.raises(ValueError, match="scale"):
+        plotting.plot_betti_curves(ripser_diagrams, scale=float("nan"))
+
+
+def test_betti_grid_marks_right_answers():
+    hom = data.load("D-I", split="homology", n=600)
+    rows = [{"label": lab, "k": k, "scale": s, "betti": topology.betti_numbers(hom.X[hom.y == lab], k=k, scale=s)}
+            for lab in (0, 1) for k in (4, 8, 14) for s in (1, 2)]
+    df = pd.DataFrame(rows)
+    fig = plotting.plot_betti_grid(df, truth=hom.betti, class_names=hom.classes)
+    assert len(fig.axes) == 2
+    for ax, lab in zip(fig.axes, (0, 1)):
+        hit = ax.images[0].get_array()
+        assert hit.shape == (3, 2)
+        right = df[(df.label == lab)].apply(lambda r: tuple(r.betti) == hom.betti[lab], axis=1).sum()
+        assert hit.sum() == right
+        assert len(ax.texts) == 6
+    fig = plotting.plot_betti_grid(df[df.label == 1], by=None, truth=(1, 9))
+    assert len(fig.axes) == 1
+    with pytest.raises(ValueError, match="missing"):
+        plotting.plot_betti_grid(df.drop(columns="betti"))
+    with pytest.raises(ValueError, match="map each value"):
+        plotting.plot_betti_grid(df, truth=(1, 9))

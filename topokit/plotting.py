@@ -42,6 +42,8 @@ __all__ = [
     "plot_betti_by_layer",
     "plot_point_clouds",
     "plot_betti_by_epoch",
+    "plot_betti_curves",
+    "plot_betti_grid",
 ]
 
 PROJECT_FIGURES = Path(__file__).resolve().parent.parent / "figures"
@@ -357,14 +359,14 @@ def plot_dataset(ds, ax=None, max_points: int = 5000, per_class: int = 8, seed: 
     idx = np.arange(len(X))
     if len(X) > max_points:
         idx = np.sort(rng.choice(len(X), size=int(max_points), replace=False))
-    size = 2 if three_d else max(0.5, min(6.0, 4000.0 / len(idx)))
+    size = max(0.5, min(8.0 if three_d else 6.0, 4000.0 / len(idx)))
     betti = getattr(ds, "betti", None) or {}
     for i, label in enumerate(sorted(np.unique(y).tolist())):
         sel = idx[y[idx] == label]
         text = _class_name(label, classes)
         if label in betti:
             text += f" {_BETA}={_betti_str(betti[label])}"
-        ax.scatter(*X[sel].T, s=size, color=_class_color(label, i), label=text, alpha=0.6 if three_d else 0.9,
+        ax.scatter(*X[sel].T, s=size, color=_class_color(label, i), label=text, alpha=0.8 if three_d else 0.9,
                    linewidths=0, rasterized=True)
     if betti:
         lines = "  ".join(f"{_BETA}({_class_name(k, classes)}) = {_betti_str(v)}" for k, v in sorted(betti.items()))
@@ -618,7 +620,7 @@ def plot_diagrams_grid(diagrams, layer_names: Optional[Sequence[str]] = None, nc
     low, high, inf_level = _diagram_range(diagrams)
     pad = 0.05 * (inf_level - low)
     lo, hi = low - pad, inf_level + pad
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, panel_size * nrows + 0.4),
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, (panel_size + 0.4) * nrows + 0.5),
                              squeeze=False, sharex=True, sharey=True)
     flat = axes.ravel()
     for ax, d, name in zip(flat, diagrams, layer_names):
@@ -641,8 +643,8 @@ def plot_diagrams_grid(diagrams, layer_names: Optional[Sequence[str]] = None, nc
         ax.set_aspect("equal")
     for ax in flat[len(diagrams):]:
         ax.remove()
-    for ax in axes[-1]:
-        if ax.figure is fig and ax in fig.axes:
+    for i, ax in enumerate(flat[:len(diagrams)]):
+        if i + ncols >= len(diagrams):  # nothing below it
             ax.set_xlabel("birth")
     for ax in axes[:, 0]:
         ax.set_ylabel("death")
@@ -657,6 +659,12 @@ def plot_diagrams_grid(diagrams, layer_names: Optional[Sequence[str]] = None, nc
 
 
 # ----------------------------------------------------------------------------- Betti numbers
+
+
+def _pad_small_range(ax) -> None:
+    """Show at least 0..2 on a linear Betti axis, so a constant count does not look like noise."""
+    lo, hi = ax.get_ylim()
+    ax.set_ylim(min(lo, -0.3), max(hi, 2.3))
 
 
 def _summarise(df: pd.DataFrame, keys: list[str], value: str, band: Optional[str]) -> pd.DataFrame:
@@ -776,6 +784,8 @@ def plot_betti_by_layer(df: pd.DataFrame, dims: Optional[Sequence[int]] = None, 
         if log:
             ax.set_yscale("symlog", linthresh=1)
             ax.set_ylim(bottom=0)
+        else:
+            _pad_small_range(ax)
     axes[0].set_ylabel("Betti number")
     handles = []
     if has_act:
@@ -856,6 +866,8 @@ def plot_betti_by_epoch(df: pd.DataFrame, dims: Optional[Sequence[int]] = None, 
             if log:
                 ax.set_yscale("symlog", linthresh=1)
                 ax.set_ylim(bottom=0)
+            else:
+                _pad_small_range(ax)
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
             if r == len(labels) - 1:
                 ax.set_xlabel("epoch")
@@ -869,6 +881,158 @@ def plot_betti_by_epoch(df: pd.DataFrame, dims: Optional[Sequence[int]] = None, 
     cb.set_ticks(all_layers[::step])
     if title:
         fig.suptitle(title, x=0.02, ha="left")
+    return fig
+
+
+def plot_betti_curves(diagrams, names: Optional[Sequence[str]] = None, scale: Optional[float] = None,
+                      grid: Optional[Sequence[float]] = None, truth: Optional[Sequence[Sequence[int]]] = None,
+                      ncols: int = 5, title: Optional[str] = None, panel_size: float = 2.6):
+    """Betti curves of several diagrams: the number of bars alive at each filtration value.
+
+    A Betti curve counts, for every scale ``t``, the bars with ``birth <= t < death``
+    (:func:`topokit.topology.betti_curve`); its value at a scale is the Betti numbers read
+    there. All panels use the same grid, so they can be compared.
+
+    Parameters
+    ----------
+    diagrams : list of array-like, each (m, 3)
+        Rows ``[birth, death, dim]``.
+    names : list of str, optional
+        Panel titles.
+    scale : float, optional
+        Draw a dashed vertical line at this scale and write the Betti numbers read there.
+    grid : sequence of float, optional
+        Filtration values; default 200 points from 0 to the largest finite value.
+    truth : list of tuple, optional
+        Known Betti numbers per diagram, added to the panel titles; each panel then shows (and
+        reads) the dimensions 0 .. len(truth) - 1 only.
+    ncols : int, default 5
+        Panels per row.
+    title : str, optional
+        Figure title.
+    panel_size : float, default 2.6
+        Inches per panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        With exactly ``len(diagrams)`` axes, one line per homology dimension in each.
+    """
+    import matplotlib.pyplot as plt
+
+    from .topology import betti_curve
+
+    diagrams, names = _check_diagrams(diagrams, names)
+    if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
+        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
+    if truth is not None and len(truth) != len(diagrams):
+        raise ValueError(f"got {len(truth)} truth tuples for {len(diagrams)} diagrams")
+    if scale is not None and not (isinstance(scale, (int, float, np.number)) and np.isfinite(scale)):
+        raise ValueError(f"scale must be a finite number, got {scale!r}")
+    dims = sorted({int(v) for d in diagrams for v in d[:, 2]}) or [0]
+    low, high, _ = _diagram_range(diagrams)
+    if grid is None:
+        grid = np.linspace(max(low, 0.0), high, 200)
+    grid = np.asarray(grid, dtype=float).reshape(-1)
+    if grid.size == 0 or not np.isfinite(grid).all():
+        raise ValueError("grid must be a non-empty sequence of finite numbers")
+    ncols = min(int(ncols), len(diagrams))
+    nrows = int(np.ceil(len(diagrams) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel_size * ncols, panel_size * 0.85 * nrows + 0.4),
+                             squeeze=False, sharex=True)
+    flat = axes.ravel()
+    for i, (ax, d, name) in enumerate(zip(flat, diagrams, names)):
+        own = list(range(len(truth[i]))) if truth is not None else dims
+        curves = betti_curve(d, grid, max_dim=max(own))
+        for q in own:
+            ax.step(grid, curves[q], where="post", color=DIM_COLORS.get(q, RUN_COLORS[q % len(RUN_COLORS)]),
+                    label=f"{_BETA}{q}")
+        text = name if truth is None else f"{name}\ntrue {_BETA} = {_betti_str(truth[i])}"
+        if scale is not None:
+            ax.axvline(scale, color="grey", ls="--", lw=1)
+            read = betti_curve(d, [scale], max_dim=max(own))[:, 0]
+            text += f"\nat {scale:g}: {_betti_str(read)}"
+        ax.set_title(text, fontsize=8)
+        ax.set_yscale("symlog", linthresh=2)
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("scale")
+    for ax in flat[len(diagrams):]:
+        ax.remove()
+    for ax in axes[:, 0]:
+        ax.set_ylabel("bars alive")
+    flat[0].legend(loc="upper right")
+    if title:
+        fig.suptitle(title, x=0.02, ha="left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_betti_grid(df: pd.DataFrame, x: str = "scale", y: str = "k", truth: Optional[Mapping] = None,
+                    by: Optional[str] = "label", class_names=None, title: Optional[str] = None):
+    """Betti numbers over a grid of two parameters (e.g. k and the scale), right answers marked.
+
+    Each cell shows the Betti numbers computed with that pair of parameters; with ``truth``
+    given, cells equal to the known answer are green, the others grey.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        One row per parameter pair (and per ``by`` value): columns ``x``, ``y`` and ``betti``
+        (a tuple of ints, as from :func:`topokit.topology.betti_numbers`).
+    x, y : str, default "scale" and "k"
+        Columns for the horizontal and vertical axes.
+    truth : mapping, optional
+        ``by`` value -> known Betti numbers (e.g. ``Dataset.betti``); with ``by=None`` a
+        mapping with the single key ``None``, or the tuple itself.
+    by : str or None, default "label"
+        One panel per value of this column; None for a single panel.
+    class_names : mapping or sequence, optional
+        Panel titles per ``by`` value.
+    title : str, optional
+        Figure title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per panel.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    required = [x, y, "betti"] + ([by] if by is not None else [])
+    df = _check_columns(df, required, "plot_betti_grid", "pass one row per parameter pair with a 'betti' tuple")
+    groups = [None] if by is None else sorted(df[by].unique().tolist())
+    if truth is not None and not isinstance(truth, Mapping):
+        truth = {None: tuple(truth)} if by is None else None
+        if truth is None:
+            raise ValueError("truth must map each value of the 'by' column to its Betti numbers")
+    xs, ys = sorted(df[x].unique().tolist()), sorted(df[y].unique().tolist())
+    fig, axes = plt.subplots(1, len(groups), figsize=(0.95 * len(xs) * len(groups) + 1.5 * len(groups), 0.42 * len(ys) + 1.4),
+                             squeeze=False)
+    cmap = ListedColormap(["#eeeeee", "#9fd8a4"])
+    for ax, g in zip(axes[0], groups):
+        part = df if g is None else df[df[by] == g]
+        want = None if truth is None else truth.get(g)
+        hit = np.zeros((len(ys), len(xs)))
+        for _, row in part.iterrows():
+            i, j = ys.index(row[y]), xs.index(row[x])
+            b = tuple(int(v) for v in row["betti"])
+            ok = want is not None and tuple(want) == b
+            hit[i, j] = ok
+            ax.text(j, i, _betti_str(b), ha="center", va="center", fontsize=7, fontweight="bold" if ok else "normal")
+        ax.imshow(hit, cmap=cmap, vmin=0, vmax=1, aspect="auto", origin="lower")
+        ax.set_xticks(range(len(xs)))
+        ax.set_xticklabels([f"{v:g}" if isinstance(v, float) else str(v) for v in xs])
+        ax.set_yticks(range(len(ys)))
+        ax.set_yticklabels([str(v) for v in ys])
+        ax.set_xlabel(x)
+        ax.set_ylabel(y)
+        ax.grid(False)
+        name = "" if g is None else _class_name(g, class_names)
+        ax.set_title(f"{name}{': ' if name else ''}true {_BETA} = {_betti_str(want)}" if want is not None else name)
+    if title:
+        fig.suptitle(title, x=0.02, ha="left")
+    fig.tight_layout()
     return fig
 
 
