@@ -25,6 +25,8 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from .pipeline import quick_mode
+
 __all__ = [
     "CLASS_COLORS",
     "CLASS_LINESTYLES",
@@ -101,12 +103,6 @@ def set_style() -> None:
     mpl.rcParams.update(STYLE)
 
 
-def _quick(quick: Optional[bool]) -> bool:
-    if quick is not None:
-        return bool(quick)
-    return os.environ.get("TOPOKIT_QUICK", "0").strip().lower() in ("1", "true", "yes")
-
-
 def figures_dir(quick: Optional[bool] = None) -> Path:
     """The folder figures are written to, created if needed.
 
@@ -125,7 +121,7 @@ def figures_dir(quick: Optional[bool] = None) -> Path:
     """
     env = os.environ.get("TOPOKIT_FIGURES", "").strip()
     base = Path(env).expanduser() if env else PROJECT_FIGURES
-    folder = base / "quick" if _quick(quick) else base
+    folder = base / "quick" if quick_mode(quick) else base
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -34,8 +34,7 @@ class FitResult:
     Attributes
     ----------
     model : nn.Module
-        The trained model (the same object that was passed in), on the CPU... or wherever
-        ``device`` put it.
+        The trained model (the same object that was passed in), on the device it trained on.
     history : pandas.DataFrame
         One row per epoch: epoch (1-based), loss (mean training loss over the epoch), lr,
         train_accuracy, test_accuracy (NaN without a test set), seconds (cumulative).
