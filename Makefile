@@ -6,6 +6,14 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
+# The image datasets: $TOPOKIT_DATA if set, else ../shared/data when it exists (the project's
+# machines keep a copy there); otherwise the loaders look in data/ and say what to put there.
+ifeq ($(TOPOKIT_DATA),)
+ifneq ($(wildcard ../shared/data),)
+export TOPOKIT_DATA := $(abspath ../shared/data)
+endif
+endif
+
 .PHONY: setup test test-fast reproduce reproduce-quick bench strip clean
 
 setup: $(STAMP)
