@@ -65,6 +65,7 @@ def test_reproduce_stops_at_failing_cell_and_names_it(tmp_path):
         pipeline.reproduce(quick=True, notebooks_dir=books, build_dir=tmp_path / "build", progress=False)
     msg = str(info.value)
     assert "02_bad.ipynb failed at cell 4" in msg and "boom 1" in msg  # cell 4: after the injected cell
+    assert "RuntimeError: boom 1" in msg and "\x1b[" not in msg
     assert (tmp_path / "build" / "01_ok.ipynb").exists()
     assert (tmp_path / "build" / "02_bad.failed.ipynb").exists()
     assert not (tmp_path / "build" / "03_never.ipynb").exists()

@@ -167,7 +167,8 @@ def execute_notebook(path: Path, executed: Path, *, quick: bool, timeout: int = 
             failed = executed.with_name(executed.stem + ".failed.ipynb")
             atomic_write_text(failed, nbformat.writes(nb))
             index, source = _failed_cell(nb)
-            raise NotebookExecutionError(path, index, source, str(exc).strip().splitlines()[-1], failed) from None
+            error = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[-1]  # no terminal colours
+            raise NotebookExecutionError(path, index, source, error, failed) from None
     atomic_write_text(executed, nbformat.writes(nb))
     return NotebookRun(path, executed, time.perf_counter() - t0, quick)
 
