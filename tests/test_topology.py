@@ -17,6 +17,7 @@ from topokit.topology import (
     hop_distances,
     knn_graph,
     layer_betti,
+    layer_diagrams,
     layer_outputs,
     persistence_diagram,
 )
@@ -377,6 +378,23 @@ def test_layer_betti_table_and_consistency():
             assert rows.n_points.iloc[0] == len(np.unique(cloud, axis=0))
     serial = layer_betti(net, d.X, d.y, k=14, n_jobs=1)
     assert serial.equals(df)
+
+
+def test_layer_diagrams_agree_with_layer_betti_and_handle_collapse():
+    d = data.load("D-I", split="homology")
+    net = models.mlp(2, 15, 3, "relu", seed=0)
+    with torch.no_grad():  # hidden3 sends every point to the same place: a collapsed layer
+        net.blocks[2][0].weight.zero_()
+        net.blocks[2][0].bias.fill_(1.0)
+    dgms = layer_diagrams(net, d.X, d.y, k=14, max_edge_length=4, n_jobs=2)
+    table = layer_betti(net, d.X, d.y, k=14, scale=2, n_jobs=2)
+    assert sorted(dgms) == [0, 1] and all(len(v) == 5 for v in dgms.values())
+    for label, per_layer in dgms.items():
+        for layer, dgm in enumerate(per_layer):
+            rows = table[(table.layer == layer) & (table.label == label)]
+            assert betti_from_diagram(dgm, 2, max_dim=1) == tuple(rows.betti), (label, layer)
+        collapsed = per_layer[3]
+        np.testing.assert_array_equal(collapsed, [[0.0, np.inf, 0.0]])  # one point: one infinite H0 bar
 
 
 def test_layer_betti_subsample_and_labels():

@@ -63,6 +63,7 @@ __all__ = [
     "betti_from_diagram",
     "betti_curve",
     "layer_betti",
+    "layer_diagrams",
     "TopologyRecorder",
     "betti_callback",
 ]
@@ -566,6 +567,22 @@ def layer_betti(
     reports; ``n_points`` shows the collapse.
     """
     k, scale, max_dim = _check_k(k), _check_scale(scale), _check_max_dim(max_dim)
+    names, tasks = _layer_clouds(model, X, y, k, max_dim, max_points, seed, labels, batch_size)
+    results = Parallel(n_jobs=n_jobs)(
+        delayed(_collapsed_or_betti)(cloud, k, scale, max_dim, max_memory_bytes) for _, _, cloud in tasks
+    )
+    rows = []
+    for (layer, label, cloud), betti in zip(tasks, results):
+        for dim, b in enumerate(betti):
+            rows.append(
+                {"layer": layer, "layer_name": names[layer], "label": label, "n_points": len(cloud),
+                 "dim": dim, "betti": int(b), "omega": int(sum(betti))}
+            )
+    return pd.DataFrame(rows, columns=["layer", "layer_name", "label", "n_points", "dim", "betti", "omega"])
+
+
+def _layer_clouds(model, X, y, k, max_dim, max_points, seed, labels, batch_size):
+    """Validate, run the net once, and return (layer names, [(layer, label, distinct cloud)])."""
     names = layer_names(model)
     y = np.asarray(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y).reshape(-1)
     if len(y) != len(X):
@@ -595,17 +612,7 @@ def layer_betti(
             if layer == 0:
                 _check_count(len(cloud), k, max_dim, f"label {label!r} at the input")
             tasks.append((layer, label, cloud))
-    results = Parallel(n_jobs=n_jobs)(
-        delayed(_collapsed_or_betti)(cloud, k, scale, max_dim, max_memory_bytes) for _, _, cloud in tasks
-    )
-    rows = []
-    for (layer, label, cloud), betti in zip(tasks, results):
-        for dim, b in enumerate(betti):
-            rows.append(
-                {"layer": layer, "layer_name": names[layer], "label": label, "n_points": len(cloud),
-                 "dim": dim, "betti": int(b), "omega": int(sum(betti))}
-            )
-    return pd.DataFrame(rows, columns=["layer", "layer_name", "label", "n_points", "dim", "betti", "omega"])
+    return names, tasks
 
 
 def _collapsed_or_betti(X: np.ndarray, k: int, scale: float, max_dim: int, max_memory_bytes=None) -> tuple:
@@ -614,6 +621,58 @@ def _collapsed_or_betti(X: np.ndarray, k: int, scale: float, max_dim: int, max_m
     if len(X) <= k:
         return (1,) + (0,) * max_dim
     return _betti_distinct(X, k, scale, max_dim, max_memory_bytes)
+
+
+def _collapsed_or_diagram(X: np.ndarray, k: int, max_dim: int, max_edge_length: float, max_memory_bytes=None):
+    """kNN-geodesic diagram of a layer's cloud; a cloud of n <= k distinct points has a complete
+    kNN graph: n - 1 H0 bars die at 1 hop, one lives for ever, nothing else."""
+    if len(X) <= k:
+        return np.array([[0.0, 1.0, 0.0]] * (len(X) - 1) + [[0.0, np.inf, 0.0]])
+    return persistence_diagram(X, max_dim=max_dim, metric="knn-geodesic", k=k, max_edge_length=max_edge_length,
+                               max_memory_bytes=max_memory_bytes)
+
+
+def layer_diagrams(
+    model,
+    X,
+    y,
+    k: int = 14,
+    max_dim: int = 1,
+    max_edge_length: float = 4,
+    n_jobs: int = -1,
+    max_points: int | None = None,
+    seed: int = 0,
+    labels: Sequence | None = None,
+    *,
+    batch_size: int = 4096,
+    max_memory_bytes: int | None = None,
+) -> dict:
+    """kNN-geodesic persistence diagrams of each class at every layer.
+
+    The diagram-level companion of :func:`layer_betti`, with the same inputs and the same
+    handling of layers that collapse a class onto k or fewer points.
+
+    Parameters
+    ----------
+    model, X, y, k, max_dim, n_jobs, max_points, seed, labels, batch_size, max_memory_bytes
+        As in :func:`layer_betti`.
+    max_edge_length : float, default 4
+        Hops at which the filtration stops (bars alive there get death ``inf``).
+
+    Returns
+    -------
+    dict
+        label -> list of ``(m, 3)`` diagrams ``[birth, death, dim]``, one per layer (input first).
+    """
+    k, max_dim = _check_k(k), _check_max_dim(max_dim)
+    _, tasks = _layer_clouds(model, X, y, k, max_dim, max_points, seed, labels, batch_size)
+    diagrams = Parallel(n_jobs=n_jobs)(
+        delayed(_collapsed_or_diagram)(cloud, k, max_dim, max_edge_length, max_memory_bytes) for _, _, cloud in tasks
+    )
+    out: dict = {}
+    for (_, label, _), dgm in zip(tasks, diagrams):
+        out.setdefault(label, []).append(dgm)
+    return out
 
 
 class TopologyRecorder:
