@@ -53,7 +53,6 @@ import io
 import os
 import pickle
 import tarfile
-import tempfile
 import urllib.request
 import zipfile
 from dataclasses import dataclass, field
@@ -524,19 +523,15 @@ def _downloads_allowed(download: Optional[bool]) -> bool:
 
 def _download(remote: _Remote, target: Path) -> Path:
     """Fetch ``remote.url`` into ``target`` atomically, verifying the checksum before the rename."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(remote.url, timeout=60) as resp:
+    from .pipeline import atomic_path
+
+    with atomic_path(target, suffix=".part") as tmp:
+        with open(tmp, "wb") as out, urllib.request.urlopen(remote.url, timeout=60) as resp:
             while chunk := resp.read(1 << 20):
                 out.write(chunk)
-        got = _digest(Path(tmp), remote.algorithm)
+        got = _digest(tmp, remote.algorithm)
         if got != remote.digest:
             raise ValueError(f"downloaded {remote.url} but its {remote.algorithm} is {got}, expected {remote.digest}")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return target
 
 
@@ -782,7 +777,7 @@ def _digits(split, seed, classes=(3, 8), test_fraction=0.3, image_size=None):
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     d = load_digits()
     rng = np.random.default_rng([int(seed), 7])
-    idx_train, idx_test, labels = [], [], []
+    idx_train, idx_test = [], []
     for c in pair:
         where = rng.permutation(np.flatnonzero(d.target == c))
         k = int(round(len(where) * test_fraction))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
 __all__ = ["NotebookRun", "NotebookExecutionError", "find_notebooks", "quick_mode", "reproduce",
-           "strip_outputs", "atomic_write_text", "PROJECT_ROOT"]
+           "strip_outputs", "atomic_path", "atomic_write_text", "PROJECT_ROOT"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
@@ -35,20 +35,32 @@ def quick_mode(quick: Optional[bool] = None) -> bool:
     return os.environ.get("TOPOKIT_QUICK", "0").strip().lower() in ("1", "true", "yes")
 
 
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename: a reader never sees a
-    half-written file, and a failure leaves the earlier file intact."""
+@contextlib.contextmanager
+def atomic_path(path: Path | str, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+
+    A reader never sees a half-written file, and a failure (any exception in the block)
+    removes the temporary file and leaves the earlier ``path`` intact. Nest several (e.g. with
+    ``contextlib.ExitStack``) to write a group of files all or nothing.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return path
+
+
+def atomic_write_text(path: Path | str, text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
 
 
 @dataclass

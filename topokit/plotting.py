@@ -16,16 +16,15 @@ matplotlib or plotly directly and return the figure; nothing is computed here th
 """
 from __future__ import annotations
 
+import contextlib
 import os
-import re
-import tempfile
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .pipeline import quick_mode
+from .pipeline import atomic_path, quick_mode
 
 __all__ = [
     "CLASS_COLORS",
@@ -201,24 +200,15 @@ def save_figure(fig, name: str, formats: Optional[Sequence[str]] = None, directo
     folder = Path(directory) if directory is not None else figures_dir()
     folder.mkdir(parents=True, exist_ok=True)
 
-    temps: list[tuple[str, Path]] = []
-    try:
-        for fmt in dict.fromkeys(formats):
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=f".{fmt}.tmp")
-            os.close(fd)
-            temps.append((tmp, folder / f"{name}.{fmt}"))
+    finals = [folder / f"{name}.{fmt}" for fmt in dict.fromkeys(formats)]
+    with contextlib.ExitStack() as stack:  # all files or none: a failure replaces nothing
+        for final in finals:
+            tmp = str(stack.enter_context(atomic_path(final)))
             if kind == "matplotlib":
-                fig.savefig(tmp, format=fmt, dpi=150)
+                fig.savefig(tmp, format=final.suffix[1:], dpi=150)
             else:
                 fig.write_html(tmp, include_plotlyjs=True, full_html=True)
-            os.chmod(tmp, 0o644)
-        for tmp, final in temps:
-            os.replace(tmp, final)
-    finally:
-        for tmp, _ in temps:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return [final for _, final in temps]
+    return finals
 
 
 # ----------------------------------------------------------------------------- helpers
