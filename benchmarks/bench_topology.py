@@ -40,8 +40,7 @@ from topokit.topology import DEFAULT_K, betti_numbers, layer_betti, layer_output
 
 def train_net(seed: int):
     d = data.load("D-I", split="train", seed=seed)
-    torch.manual_seed(seed)
-    net = models.mlp(2, 15, 9, "relu")
+    net = models.mlp(2, 15, 9, "relu", seed=seed)
     t = time.perf_counter()
     result = training.fit(net, d.X, d.y, seed=seed, progress=False)
     acc = training.accuracy(net, d.X, d.y)
