@@ -48,7 +48,6 @@ tried; no other data is ever substituted.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import os
 import pickle
@@ -60,6 +59,8 @@ from pathlib import Path
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
+
+from .fileio import atomic_path, file_digest
 
 __all__ = [
     "Dataset",
@@ -492,19 +493,11 @@ def data_dirs() -> list[Path]:
 _verified: Dict[Tuple[str, int, int], bool] = {}
 
 
-def _digest(path: Path, algorithm: str) -> str:
-    h = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _verify(path: Path, remote: _Remote) -> Path:
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
     if not _verified.get(key):
-        got = _digest(path, remote.algorithm)
+        got = file_digest(path, remote.algorithm)
         if got != remote.digest:
             raise ValueError(
                 f"checksum mismatch for {path}: {remote.algorithm} is {got}, expected {remote.digest}. "
@@ -523,13 +516,11 @@ def _downloads_allowed(download: Optional[bool]) -> bool:
 
 def _download(remote: _Remote, target: Path) -> Path:
     """Fetch ``remote.url`` into ``target`` atomically, verifying the checksum before the rename."""
-    from .pipeline import atomic_path
-
     with atomic_path(target, suffix=".part") as tmp:
         with open(tmp, "wb") as out, urllib.request.urlopen(remote.url, timeout=60) as resp:
             while chunk := resp.read(1 << 20):
                 out.write(chunk)
-        got = _digest(tmp, remote.algorithm)
+        got = file_digest(tmp, remote.algorithm)
         if got != remote.digest:
             raise ValueError(f"downloaded {remote.url} but its {remote.algorithm} is {got}, expected {remote.digest}")
     return target

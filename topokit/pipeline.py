@@ -15,52 +15,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
-__all__ = ["NotebookRun", "NotebookExecutionError", "find_notebooks", "quick_mode", "reproduce",
-           "strip_outputs", "atomic_path", "atomic_write_text", "PROJECT_ROOT"]
+from .fileio import PROJECT_ROOT, atomic_write_text, quick_mode
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["NotebookRun", "NotebookExecutionError", "find_notebooks", "reproduce", "strip_outputs"]
+
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
-
-
-def quick_mode(quick: Optional[bool] = None) -> bool:
-    """Whether quick mode is on: ``quick`` if given, else ``TOPOKIT_QUICK=1`` in the environment."""
-    if quick is not None:
-        return bool(quick)
-    return os.environ.get("TOPOKIT_QUICK", "0").strip().lower() in ("1", "true", "yes")
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path | str, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
-
-    A reader never sees a half-written file, and a failure (any exception in the block)
-    removes the temporary file and leaves the earlier ``path`` intact. Nest several (e.g. with
-    ``contextlib.ExitStack``) to write a group of files all or nothing.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_text(path: Path | str, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (see :func:`atomic_path`)."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    return Path(path)
 
 
 @dataclass

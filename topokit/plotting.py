@@ -24,7 +24,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from .pipeline import atomic_path, quick_mode
+from .fileio import atomic_path, quick_mode
 
 __all__ = [
     "CLASS_COLORS",
