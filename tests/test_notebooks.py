@@ -102,3 +102,13 @@ def test_cli_reports_failure(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(pipeline, "find_notebooks", lambda d=None, only=None: [])
     assert main(["reproduce", "--quick"]) == 2
     assert "no numbered notebooks" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_declares_the_downloaded_data_it_uses(path):
+    """The pipeline checks declared datasets before running anything: none may be left out."""
+    nb = nbformat.read(path, as_version=4)
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    declared = set(pipeline.notebook_info(path)["datasets"])
+    used = {name for name in ("fashion-mnist", "cifar10", "cats-vs-dogs") if f'"{name}"' in code or f"'{name}'" in code}
+    assert used <= declared, f"{path.name} uses {sorted(used - declared)} without declaring it in metadata.topokit.datasets"

@@ -98,13 +98,17 @@ def test_save_uses_figures_dir(tmp_path, monkeypatch):
     assert plotting.save_figure(fig, "q", formats=["png"]) == [tmp_path / "quick" / "q.png"]
 
 
-def test_save_plotly_self_contained_html(tmp_path):
-    fig = go.Figure(go.Scatter(x=[0, 1], y=[1, 0]))
-    (path,) = plotting.save_figure(fig, "scatter", directory=tmp_path)
-    html = path.read_text()
-    assert path.name == "scatter.html" and "<html" in html
-    assert not re.search(r"<script[^>]+src=", html) and len(html) > 1_000_000  # plotly.js embedded: works offline
-    assert [p.name for p in tmp_path.iterdir()] == ["scatter.html"]
+def test_save_plotly_html_shares_one_local_plotlyjs(tmp_path):
+    from plotly.offline import get_plotlyjs
+
+    (a,) = plotting.save_figure(go.Figure(go.Scatter(x=[0, 1], y=[1, 0])), "scatter", directory=tmp_path)
+    (b,) = plotting.save_figure(go.Figure(go.Bar(x=[0, 1], y=[1, 2])), "bars", directory=tmp_path)
+    for path in (a, b):
+        html = path.read_text()
+        assert "<html" in html and len(html) < 100_000  # plotly.js is not embedded in each page
+        assert re.findall(r'<script[^>]+src="([^"]+)"', html) == ["plotly.min.js"]  # relative: works offline
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bars.html", "plotly.min.js", "scatter.html"]
+    assert (tmp_path / "plotly.min.js").read_text() == get_plotlyjs()
 
 
 def test_failed_save_leaves_earlier_files_intact(tmp_path, monkeypatch):
@@ -134,7 +138,7 @@ def test_failed_plotly_save_removes_temp(tmp_path, monkeypatch):
     monkeypatch.setattr(go.Figure, "write_html", lambda self, *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
     with pytest.raises(RuntimeError, match="boom"):
         plotting.save_figure(go.Figure(), "p", directory=tmp_path)
-    assert [p.name for p in tmp_path.iterdir()] == ["p.html"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.html", "plotly.min.js"]
     assert (tmp_path / "p.html").read_bytes() == before
 
 

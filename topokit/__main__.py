@@ -1,40 +1,102 @@
-"""Command line: ``topokit reproduce [--quick] [--only 01 02]`` and ``topokit strip NOTEBOOK...``."""
+"""Command line of topokit.
+
+``topokit reproduce [--quick | --full] [--only 03 04] [--list] [--no-download]`` executes the
+numbered notebooks headless; ``topokit cache info`` and ``topokit cache clear [--kind KIND]``
+look after the on-disk cache; ``topokit strip NOTEBOOK...`` removes outputs before a commit.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
 
 
-def main(argv=None) -> int:
-    """Entry point of the ``topokit`` command (also ``python -m topokit``)."""
-    parser = argparse.ArgumentParser(prog="topokit", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    rep = sub.add_parser("reproduce", help="execute the numbered notebooks headless and write figures/")
-    rep.add_argument("--quick", action="store_true", default=None,
-                     help="small sizes for a fast check (also TOPOKIT_QUICK=1); figures go to figures/quick/")
-    rep.add_argument("--only", nargs="+", metavar="PREFIX", help="run only notebooks starting with these, e.g. 01 02")
-    rep.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell (default 3600)")
-    strip = sub.add_parser("strip", help="remove outputs from notebooks before committing")
-    strip.add_argument("notebooks", nargs="+")
-    args = parser.parse_args(argv)
+def _reproduce(args) -> int:
+    from . import data, pipeline
 
-    from . import pipeline
-
-    if args.command == "strip":
-        for p in pipeline.strip_outputs(args.notebooks):
-            print(f"stripped {p}")
+    if args.list:
+        for path in pipeline.find_notebooks(only=args.only):
+            info = pipeline.notebook_info(path)
+            needs = ", ".join(info["datasets"]) or "no downloaded data"
+            print(f"{info['title']}  ({path.name}; needs {needs})")
         return 0
     try:
-        runs = pipeline.reproduce(quick=args.quick, only=args.only, timeout=args.timeout)
+        runs = pipeline.reproduce(quick=args.quick, full=args.full, only=args.only, timeout=args.timeout,
+                                  download=False if args.no_download else None)
     except pipeline.NotebookExecutionError as exc:
         print(f"topokit reproduce: {exc}", file=sys.stderr)
         return 1
+    except data.DataUnavailableError as exc:
+        print(f"topokit reproduce: {exc}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError) as exc:
         print(f"topokit reproduce: {exc}", file=sys.stderr)
         return 2
     total = sum(r.seconds for r in runs)
     print(f"{len(runs)} notebook(s) executed in {total:.1f} s; figures in figures/"
           + ("quick/" if runs and runs[0].quick else ""))
+    return 0
+
+
+def _cache(args) -> int:
+    from .cache import Cache
+
+    try:
+        cache = Cache(args.dir)
+    except OSError as exc:
+        print(f"topokit cache: {exc}", file=sys.stderr)
+        return 2
+    if args.action == "info":
+        info = cache.info()
+        print(f"cache folder {cache.directory}")
+        if info.empty:
+            print("empty")
+        else:
+            for row in info.itertuples():
+                print(f"{row.kind:<20} {row.entries:>6} entries {row.bytes / 1e6:>10.2f} MB")
+            print(f"{'total':<20} {info['entries'].sum():>6} entries {info['bytes'].sum() / 1e6:>10.2f} MB")
+        return 0
+    try:
+        removed = cache.clear(args.kind)
+    except ValueError as exc:
+        print(f"topokit cache: {exc}", file=sys.stderr)
+        return 2
+    print(f"removed {removed} entr{'y' if removed == 1 else 'ies'}"
+          + (f" of kind {args.kind}" if args.kind else "") + f" from {cache.directory}")
+    return 0
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``topokit`` command (also ``python -m topokit``)."""
+    parser = argparse.ArgumentParser(prog="topokit", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser("reproduce", help="execute the numbered notebooks headless and write figures/")
+    mode = rep.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", default=None,
+                      help="small sizes for a fast check (also TOPOKIT_QUICK=1); figures go to figures/quick/")
+    mode.add_argument("--full", action="store_true", default=None,
+                      help="paper scale (also TOPOKIT_FULL=1); long, resumable through the cache")
+    rep.add_argument("--only", nargs="+", metavar="PREFIX", help="run only notebooks starting with these, e.g. 03 04")
+    rep.add_argument("--list", action="store_true", help="list the notebooks and the data they need, run nothing")
+    rep.add_argument("--no-download", action="store_true",
+                     help="never download missing data files (also TOPOKIT_DOWNLOAD=0)")
+    rep.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell (default 3600)")
+    cache = sub.add_parser("cache", help="inspect or clear the on-disk cache (data/cache or TOPOKIT_CACHE)")
+    cache.add_argument("action", choices=["info", "clear"])
+    cache.add_argument("--kind", help="with clear: only entries of this kind (see cache info)")
+    cache.add_argument("--dir", help="the cache folder (default TOPOKIT_CACHE, else data/cache)")
+    strip = sub.add_parser("strip", help="remove outputs from notebooks before committing")
+    strip.add_argument("notebooks", nargs="+")
+    args = parser.parse_args(argv)
+
+    if args.command == "reproduce":
+        return _reproduce(args)
+    if args.command == "cache":
+        return _cache(args)
+    from . import pipeline
+
+    for p in pipeline.strip_outputs(args.notebooks):
+        print(f"stripped {p}")
     return 0
 
 

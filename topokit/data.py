@@ -60,11 +60,14 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .fileio import atomic_path, file_digest
+from .fileio import atomic_path, file_digest, progress_enabled
 
 __all__ = [
     "Dataset",
     "DATASETS",
+    "DATASET_FILES",
+    "DataUnavailableError",
+    "ensure_available",
     "FASHION_MNIST_CLASSES",
     "CIFAR10_CLASSES",
     "available_datasets",
@@ -516,14 +519,47 @@ def _downloads_allowed(download: Optional[bool]) -> bool:
 
 def _download(remote: _Remote, target: Path) -> Path:
     """Fetch ``remote.url`` into ``target`` atomically, verifying the checksum before the rename."""
+    from tqdm.auto import tqdm
+
     with atomic_path(target, suffix=".part") as tmp:
         with open(tmp, "wb") as out, urllib.request.urlopen(remote.url, timeout=60) as resp:
-            while chunk := resp.read(1 << 20):
-                out.write(chunk)
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=f"download {target.name}",
+                      disable=not progress_enabled()) as bar:
+                while chunk := resp.read(1 << 20):
+                    out.write(chunk)
+                    bar.update(len(chunk))
         got = file_digest(tmp, remote.algorithm)
         if got != remote.digest:
             raise ValueError(f"downloaded {remote.url} but its {remote.algorithm} is {got}, expected {remote.digest}")
     return target
+
+
+def _locate(keys: Sequence[str]) -> Tuple[Optional[str], Optional[Path], list]:
+    """The first of ``keys`` present in :func:`data_dirs` as (key, path, tried), unverified."""
+    tried = []
+    for d in data_dirs():
+        for key in keys:
+            p = d / FILES[key].relpath
+            tried.append(p)
+            if p.is_file():
+                return key, p, tried
+    return None, None, tried
+
+
+def _missing_message(keys: Sequence[str], dataset: str, tried: Sequence[Path], errors: Sequence[str],
+                     download: Optional[bool]) -> str:
+    downloadable = [k for k in keys if FILES[k].url]
+    want = "; or ".join(f"{FILES[k].relpath}" + (f" (from {FILES[k].url})" if FILES[k].url else "") for k in keys)
+    hint = "" if _downloads_allowed(download) or not downloadable else (
+        " Or allow a download of the official files with download=True or TOPOKIT_DOWNLOAD=1."
+    )
+    return (
+        f"{dataset} data not found. Tried: " + ", ".join(str(p) for p in tried) + ". "
+        + (" ".join(errors) + ". " if errors else "")
+        + f"Put {want} in a folder and set TOPOKIT_DATA to it, or copy it into {PROJECT_DATA_DIR}."
+        + hint
+    )
 
 
 def _find(keys: Sequence[str], dataset: str, download: Optional[bool] = None) -> Tuple[str, Path]:
@@ -532,13 +568,9 @@ def _find(keys: Sequence[str], dataset: str, download: Optional[bool] = None) ->
     When none is found, downloads the first downloadable one if allowed, else raises a
     ``FileNotFoundError`` naming every path tried and what to put there.
     """
-    tried = []
-    for d in data_dirs():
-        for key in keys:
-            p = d / FILES[key].relpath
-            tried.append(p)
-            if p.is_file():
-                return key, _verify(p, FILES[key])
+    key, path, tried = _locate(keys)
+    if key is not None:
+        return key, _verify(path, FILES[key])
     downloadable = [k for k in keys if FILES[k].url]
     errors = []
     if downloadable and _downloads_allowed(download):
@@ -548,16 +580,91 @@ def _find(keys: Sequence[str], dataset: str, download: Optional[bool] = None) ->
             return key, _download(FILES[key], target)
         except (OSError, ValueError) as exc:  # network down, host unknown, bad checksum
             errors.append(f"download of {FILES[key].url} failed: {exc}")
-    want = "; or ".join(f"{FILES[k].relpath}" + (f" (from {FILES[k].url})" if FILES[k].url else "") for k in keys)
-    hint = "" if _downloads_allowed(download) or not downloadable else (
-        " Or allow a download of the official files with download=True or TOPOKIT_DOWNLOAD=1."
-    )
-    raise FileNotFoundError(
-        f"{dataset} data not found. Tried: " + ", ".join(str(p) for p in tried) + ". "
-        + (" ".join(errors) + ". " if errors else "")
-        + f"Put {want} in a folder and set TOPOKIT_DATA to it, or copy it into {PROJECT_DATA_DIR}."
-        + hint
-    )
+    raise FileNotFoundError(_missing_message(keys, dataset, tried, errors, download))
+
+
+#: The files each image dataset needs: one tuple of alternative :data:`FILES` keys per file.
+DATASET_FILES = {
+    "fashion-mnist": [("fmnist-train-images",), ("fmnist-train-labels",), ("fmnist-test-images",),
+                      ("fmnist-test-labels",)],
+    "cifar10": [("cifar10-tarball", "cifar10-images")],
+    "cats-vs-dogs": [("cats-vs-dogs",)],
+}
+
+
+class DataUnavailableError(FileNotFoundError):
+    """Some files that datasets need are missing (or corrupt) and could not be downloaded.
+
+    ``missing`` lists one message per file, each naming the paths tried and what to put where.
+    """
+
+    def __init__(self, missing: Sequence[str]):
+        self.missing = list(missing)
+        super().__init__(
+            f"{len(self.missing)} data file(s) missing; nothing has run yet.\n- " + "\n- ".join(self.missing)
+        )
+
+
+def _canonical_name(name: str) -> str:
+    key = name if name in DATASETS else _ALIASES.get(str(name).strip().lower().replace(" ", "-"))
+    if key is None:
+        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    return key
+
+
+def ensure_available(datasets: Sequence[str], download: Optional[bool] = None) -> Dict[str, list]:
+    """Check, before any long work, that every file the named datasets need is present and intact.
+
+    Missing files are downloaded from their official source (checksum verified, atomically, with a
+    progress bar) when downloads are allowed; a present file whose checksum is wrong (say a
+    download that was cut off) is replaced by a download when allowed, and reported otherwise.
+    Synthetic sets and digits need no file.
+
+    Parameters
+    ----------
+    datasets : sequence of str
+        Dataset names as accepted by :func:`load`.
+    download : bool, optional
+        Allow downloads; default from ``TOPOKIT_DOWNLOAD`` (off unless set to 1).
+
+    Returns
+    -------
+    dict
+        Dataset name -> list of the verified file paths it will read.
+
+    Raises
+    ------
+    DataUnavailableError
+        Listing every file that is still missing, where it was looked for and what to put where.
+    """
+    found: Dict[str, list] = {}
+    problems = []
+    for name in dict.fromkeys(_canonical_name(n) for n in datasets):
+        found[name] = []
+        for keys in DATASET_FILES.get(name, []):
+            key, path, tried = _locate(keys)
+            errors = []
+            if key is not None:
+                try:
+                    found[name].append(_verify(path, FILES[key]))
+                    continue
+                except ValueError as exc:
+                    errors.append(str(exc))
+                    if FILES[key].url and _downloads_allowed(download):
+                        try:
+                            found[name].append(_download(FILES[key], path))
+                            continue
+                        except (OSError, ValueError) as dexc:
+                            errors.append(f"download of {FILES[key].url} failed: {dexc}")
+                    problems.append(" ".join(errors))
+                    continue
+            try:
+                found[name].append(_find(keys, name, download)[1])
+            except FileNotFoundError as exc:
+                problems.append(str(exc))
+    if problems:
+        raise DataUnavailableError(problems)
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -842,9 +949,7 @@ def load(name: str, split: str = "train", seed: int = 0, **params) -> Dataset:
     >>> d.X.shape, d.betti
     ((2600, 2), {0: (9, 0), 1: (1, 9)})
     """
-    key = name if name in DATASETS else _ALIASES.get(str(name).strip().lower().replace(" ", "-"))
-    if key is None:
-        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    key = _canonical_name(name)
     if key in SYNTHETIC:
         _check_split(split, SPLITS, key)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:

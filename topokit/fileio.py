@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Optional
 
-__all__ = ["PROJECT_ROOT", "quick_mode", "full_mode", "atomic_path", "atomic_write_text",
+__all__ = ["PROJECT_ROOT", "quick_mode", "full_mode", "progress_enabled", "atomic_path", "atomic_write_text",
            "atomic_write_bytes", "file_digest"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,6 +35,14 @@ def full_mode(full: Optional[bool] = None) -> bool:
     if full is not None:
         return bool(full)
     return os.environ.get("TOPOKIT_FULL", "0").strip().lower() in _TRUE
+
+
+
+def progress_enabled(progress: Optional[bool] = None) -> bool:
+    """Whether to show progress bars: ``progress`` if given, else on unless ``TOPOKIT_PROGRESS=0``."""
+    if progress is not None:
+        return bool(progress)
+    return os.environ.get("TOPOKIT_PROGRESS", "1").strip().lower() not in ("0", "false", "no")
 
 
 @contextlib.contextmanager

@@ -5,24 +5,31 @@ folder as working directory, and writes the executed copies to ``build/notebooks
 the first failing cell and names the notebook and the cell. Quick mode (``quick=True`` or
 ``TOPOKIT_QUICK=1``) injects ``QUICK = True`` after each notebook's ``parameters`` cell (as
 papermill does) and sets ``TOPOKIT_QUICK=1`` in the kernel, so every notebook runs at small
-sizes; quick figures go to ``figures/quick/`` and never overwrite a full run's figures.
+sizes; quick figures go to ``figures/quick/`` and never overwrite a full run's figures. Full
+mode (``full=True`` or ``TOPOKIT_FULL=1``) runs at paper scale, resumable through the cache.
 
-Each notebook's result is a :class:`NotebookRun`; later stages (caching, the reproduction
-report) consume that list.
+Before any notebook runs, :func:`preflight` checks every dataset the notebooks declare in their
+metadata (downloading missing official files unless ``TOPOKIT_DOWNLOAD=0``). Figures are written
+to a staging folder per notebook and swapped in only when the notebook succeeds. Kernels talk
+over local IPC sockets (no TCP warning in the log). Each notebook's result is a
+:class:`NotebookRun`; timings go to ``runs.json`` beside the executed copies.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import re
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
-from .fileio import PROJECT_ROOT, atomic_write_text, quick_mode
+from .fileio import PROJECT_ROOT, atomic_write_text, full_mode, progress_enabled, quick_mode
 
-__all__ = ["NotebookRun", "NotebookExecutionError", "find_notebooks", "reproduce", "strip_outputs"]
+__all__ = ["NotebookRun", "NotebookExecutionError", "execute_notebook", "find_notebooks", "notebook_info",
+           "preflight", "reproduce", "strip_outputs"]
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
 
@@ -114,9 +121,68 @@ def _failed_cell(nb) -> tuple[Optional[int], str]:
     return None, ""
 
 
+class _Progress:
+    """Cell progress of one notebook: a tqdm bar on a terminal, else a line per slow cell."""
+
+    def __init__(self, name: str, total: int, enabled: bool, slow: float = 10.0):
+        import sys
+
+        self.name, self.total, self.slow = name, total, slow
+        self.t0 = self.t_cell = time.perf_counter()
+        self.done = 0
+        self.bar = None
+        self.lines = enabled and not sys.stderr.isatty()
+        if enabled and sys.stderr.isatty():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc=f"      {name}", unit="cell", leave=False)
+
+    def start(self, cell=None, cell_index=None, **_) -> None:  # nbclient hook signature
+        self.t_cell = time.perf_counter()
+
+    def executed(self, cell=None, cell_index=None, **_) -> None:  # nbclient hook signature
+        if cell is None or cell.get("cell_type") != "code":
+            return
+        self.done += 1
+        now = time.perf_counter()
+        if self.bar is not None:
+            self.bar.update(1)
+            self.bar.set_postfix(elapsed=f"{now - self.t0:.0f}s")
+        elif self.lines and now - self.t_cell >= self.slow:
+            print(f"      cell {self.done}/{self.total} took {now - self.t_cell:.0f} s "
+                  f"(elapsed {now - self.t0:.0f} s)", flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _kernel_manager_class(socket_dir: str):
+    """A KernelManager talking to its kernel over local IPC sockets in ``socket_dir``.
+
+    The default TCP transport makes ipykernel warn, in every notebook's log, that traffic is
+    unencrypted; IPC sockets are local files, so there is nothing to warn about.
+    """
+    from jupyter_client.manager import KernelManager
+
+    class IPCKernelManager(KernelManager):
+        def __init__(self, **kwargs):
+            kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", os.path.join(socket_dir, "kernel"))
+            super().__init__(**kwargs)
+
+    return IPCKernelManager
+
+
 def execute_notebook(path: Path, executed: Path, *, quick: bool, timeout: int = 3600,
-                     kernel_name: str = "python3", parameters: Optional[dict] = None) -> NotebookRun:
-    """Execute one notebook with its folder as working directory; write the executed copy."""
+                     kernel_name: str = "python3", parameters: Optional[dict] = None,
+                     full: bool = False, progress: Optional[bool] = False,
+                     env: Optional[dict] = None) -> NotebookRun:
+    """Execute one notebook with its folder as working directory; write the executed copy.
+
+    ``env`` adds environment variables for the kernel (e.g. ``TOPOKIT_FIGURES``); ``progress``
+    shows which cell of how many is running (see :func:`reproduce`).
+    """
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -126,17 +192,22 @@ def execute_notebook(path: Path, executed: Path, *, quick: bool, timeout: int = 
     if quick:
         params.setdefault("QUICK", True)
     _inject_parameters(nb, params)
-    env = {"TOPOKIT_QUICK": "1" if quick else "0", "MPLBACKEND": "Agg",
-           "TOPOKIT_PROGRESS": os.environ.get("TOPOKIT_PROGRESS", "0")}
-    for var in ("TOPOKIT_DATA", "TOPOKIT_FIGURES"):
+    kernel_env = {"TOPOKIT_QUICK": "1" if quick else "0", "TOPOKIT_FULL": "1" if full else "0",
+                  "MPLBACKEND": "Agg", "TOPOKIT_PROGRESS": os.environ.get("TOPOKIT_PROGRESS", "0")}
+    for var in ("TOPOKIT_DATA", "TOPOKIT_FIGURES", "TOPOKIT_CACHE"):
         if os.environ.get(var):
-            env[var] = _absolute_paths(os.environ[var])
+            kernel_env[var] = _absolute_paths(os.environ[var])
+    kernel_env.update(env or {})
     # the kernel must import this very package, wherever the notebook runs from
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
-    client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
-                            resources={"metadata": {"path": str(path.parent)}})
+    kernel_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
+    n_code = sum(c.cell_type == "code" for c in nb.cells)
+    bar = _Progress(path.name, n_code, progress_enabled(progress))
     t0 = time.perf_counter()
-    with _environ(**env):
+    with tempfile.TemporaryDirectory(prefix="topokit-kernel-") as sockets, _environ(**kernel_env):
+        client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
+                                kernel_manager_class=_kernel_manager_class(sockets),
+                                resources={"metadata": {"path": str(path.parent)}},
+                                on_cell_start=bar.start, on_cell_executed=bar.executed)
         try:
             client.execute()
         except CellExecutionError as exc:
@@ -145,14 +216,67 @@ def execute_notebook(path: Path, executed: Path, *, quick: bool, timeout: int = 
             index, source = _failed_cell(nb)
             error = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[-1]  # no terminal colours
             raise NotebookExecutionError(path, index, source, error, failed) from None
+        finally:
+            bar.close()
     atomic_write_text(executed, nbformat.writes(nb))
     return NotebookRun(path, executed, time.perf_counter() - t0, quick)
 
 
+def notebook_info(path: Path | str) -> dict:
+    """A notebook's number, title (its first H1) and the datasets it declares it needs.
+
+    The datasets come from the notebook's metadata, ``{"topokit": {"datasets": [...]}}``; the
+    pipeline checks them all before running anything (see :func:`preflight`).
+    """
+    import nbformat
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    title = next((line[2:].strip() for c in nb.cells if c.cell_type == "markdown"
+                  for line in c.source.splitlines() if line.startswith("# ")), path.stem)
+    datasets = list(nb.metadata.get("topokit", {}).get("datasets", []))
+    return {"number": path.name[:2], "name": path.name, "title": title, "datasets": datasets}
+
+
+def preflight(books: Sequence[Path], download: Optional[bool] = None) -> dict:
+    """Check (and by default download) every dataset the notebooks need, before running any.
+
+    Raises :class:`topokit.data.DataUnavailableError` listing every missing file, where it
+    was looked for and what to put where.
+    """
+    from . import data
+
+    needed = list(dict.fromkeys(d for b in books for d in notebook_info(b)["datasets"]))
+    return data.ensure_available(needed, download=download)
+
+
+def _figures_root() -> Path:
+    env = os.environ.get("TOPOKIT_FIGURES", "").strip()
+    return Path(env).expanduser().resolve() if env else PROJECT_ROOT / "figures"
+
+
+def _swap_in(staging: Path, root: Path) -> list[Path]:
+    """Move every file of ``staging`` to the same place under ``root`` (one rename each)."""
+    moved = []
+    for src in sorted(p for p in staging.rglob("*") if p.is_file()):
+        dest = root / src.relative_to(staging)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dest)
+        moved.append(dest)
+    return moved
+
+
 def reproduce(quick: Optional[bool] = None, only: Optional[Sequence[str]] = None,
               notebooks_dir: Path | str | None = None, build_dir: Path | str | None = None,
-              timeout: int = 3600, kernel_name: str = "python3", progress: bool = True) -> list[NotebookRun]:
+              timeout: int = 3600, kernel_name: str = "python3", progress: bool = True,
+              full: Optional[bool] = None, download: Optional[bool] = None) -> list[NotebookRun]:
     """Execute the numbered notebooks in order; stop at the first failure.
+
+    Before anything runs, every dataset the chosen notebooks declare is checked, and missing
+    official files are downloaded (checksum verified) unless ``download=False`` or
+    ``TOPOKIT_DOWNLOAD=0``. Each notebook writes its figures into a staging folder that replaces
+    the earlier figures only when the notebook succeeds: a failure leaves the last good figures
+    intact.
 
     Parameters
     ----------
@@ -164,6 +288,13 @@ def reproduce(quick: Optional[bool] = None, only: Optional[Sequence[str]] = None
         Defaults ``notebooks/`` and ``build/notebooks/`` (``build/notebooks-quick/`` in quick mode).
     timeout : int, default 3600
         Seconds allowed per cell.
+    progress : bool, default True
+        Print each notebook, and which cell of how many runs (a bar on a terminal; in a log,
+        a line for each cell that takes 10 s or more).
+    full : bool, optional
+        Paper-scale mode (``TOPOKIT_FULL=1`` in the kernels); default from ``TOPOKIT_FULL``.
+    download : bool, optional
+        Allow downloads of missing official data files; default on unless ``TOPOKIT_DOWNLOAD=0``.
 
     Returns
     -------
@@ -171,24 +302,57 @@ def reproduce(quick: Optional[bool] = None, only: Optional[Sequence[str]] = None
 
     Raises
     ------
+    topokit.data.DataUnavailableError
+        Before anything ran, listing every missing data file and what to put where.
     NotebookExecutionError
-        Naming the notebook and the failing cell; notebooks before it keep their executed copies.
+        Naming the notebook and the failing cell; notebooks before it keep their executed copies
+        and figures.
     """
-    quick = quick_mode(quick)
+    quick, full = quick_mode(quick), full_mode(full)
+    if quick and full:
+        raise ValueError("quick and full mode exclude each other; pick one (unset TOPOKIT_QUICK or TOPOKIT_FULL)")
+    if download is None:
+        download = os.environ.get("TOPOKIT_DOWNLOAD", "1").strip().lower() not in ("0", "false", "no")
     books = find_notebooks(notebooks_dir, only)
     if not books:
         raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {notebooks_dir or 'notebooks/'}")
+    preflight(books, download=download)
     build = Path(build_dir) if build_dir is not None else PROJECT_ROOT / "build" / (
         "notebooks-quick" if quick else "notebooks")
+    root = _figures_root()
+    mode = "quick" if quick else "full" if full else "default"
     runs = []
     for i, path in enumerate(books, 1):
         if progress:
-            print(f"[{i}/{len(books)}] {path.name} ({'quick' if quick else 'full'}) ...", flush=True)
-        run = execute_notebook(path, build / path.name, quick=quick, timeout=timeout, kernel_name=kernel_name)
+            print(f"[{i}/{len(books)}] {path.name} ({mode}) ...", flush=True)
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=root, prefix=f".staging-{path.stem}-"))
+        try:
+            run = execute_notebook(path, build / path.name, quick=quick, full=full, timeout=timeout,
+                                   kernel_name=kernel_name, progress=None if progress else False,
+                                   env={"TOPOKIT_FIGURES": str(staging)})
+            _swap_in(staging, root)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         if progress:
             print(f"      done in {run.seconds:.1f} s -> {run.executed}", flush=True)
         runs.append(run)
+    _record_runs(build / "runs.json", runs, mode)
     return runs
+
+
+def _record_runs(path: Path, runs: Sequence[NotebookRun], mode: str) -> None:
+    """Add these runs' timings to ``runs.json`` (one entry per notebook, the latest run wins)."""
+    import json
+
+    try:
+        record = json.loads(path.read_text()) if path.exists() else {}
+    except ValueError:
+        record = {}
+    for r in runs:
+        record[r.notebook.name] = {"seconds": round(r.seconds, 1), "mode": mode,
+                                   "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True))
 
 
 def strip_outputs(paths: Iterable[Path | str]) -> list[Path]:

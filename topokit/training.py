@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from .data import validate_xy
+from .fileio import progress_enabled
 
 __all__ = ["FitResult", "fit", "predict", "accuracy", "resolve_device"]
 
@@ -112,10 +113,7 @@ def accuracy(model: nn.Module, X, y, batch_size: int = 8192) -> float:
     return float(np.mean(predict(model, X, batch_size) == y))
 
 
-def _progress_enabled(progress: Optional[bool]) -> bool:
-    if progress is not None:
-        return bool(progress)
-    return os.environ.get("TOPOKIT_PROGRESS", "1") not in ("0", "false", "no")
+_progress_enabled = progress_enabled  # the name other modules used before it moved to fileio
 
 
 def fit(

@@ -1,0 +1,160 @@
+"""The reproduce pipeline: data preflight and downloads, figure staging, progress, the CLI."""
+import hashlib
+import http.server
+import threading
+from functools import partial
+
+import nbformat
+import pytest
+
+from topokit import data, pipeline
+from topokit.__main__ import main
+
+
+def _notebook(folder, name, cells, datasets=()):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {name[:2]} Tiny"),
+                nbformat.v4.new_code_cell("QUICK = False", metadata={"tags": ["parameters"]})]
+    nb.cells += [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["topokit"] = {"datasets": list(datasets)}
+    folder.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, folder / name)
+    return folder / name
+
+
+@pytest.fixture
+def no_data(tmp_path, monkeypatch):
+    """No data anywhere: an empty TOPOKIT_DATA and an empty project data folder."""
+    empty = tmp_path / "empty-data"
+    empty.mkdir()
+    monkeypatch.setenv("TOPOKIT_DATA", str(empty))
+    monkeypatch.setattr(data, "PROJECT_DATA_DIR", tmp_path / "project-data")
+    data._verified.clear()
+    return empty
+
+
+def test_preflight_lists_every_missing_file_before_anything_runs(tmp_path, no_data):
+    books = tmp_path / "nbs"
+    _notebook(books, "01_a.ipynb", ["open('ran', 'w').write('x')"], datasets=["fashion-mnist"])
+    _notebook(books, "02_b.ipynb", ["print(1)"], datasets=["cats-vs-dogs", "D-I"])
+    with pytest.raises(data.DataUnavailableError) as info:
+        pipeline.reproduce(notebooks_dir=books, build_dir=tmp_path / "build", download=False, progress=False)
+    msg = str(info.value)
+    assert msg.startswith("5 data file(s) missing; nothing has run yet.")
+    for name in ("train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "cats_and_dogs_filtered.zip"):
+        assert name in msg
+    assert str(no_data) in msg and "TOPOKIT_DATA" in msg and "TOPOKIT_DOWNLOAD=1" in msg
+    assert not (tmp_path / "build").exists() and not (books / "ran").exists()
+
+
+def test_unknown_dataset_in_metadata_is_named(tmp_path):
+    books = tmp_path / "nbs"
+    _notebook(books, "01_a.ipynb", ["print(1)"], datasets=["mnist-typo"])
+    with pytest.raises(ValueError, match="unknown dataset 'mnist-typo'"):
+        pipeline.reproduce(notebooks_dir=books, build_dir=tmp_path / "build", progress=False)
+
+
+@pytest.fixture
+def http_server(tmp_path):
+    """A file server on 127.0.0.1 (a free port), serving tmp_path/served."""
+    root = tmp_path / "served"
+    root.mkdir()
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    http.server.SimpleHTTPRequestHandler.log_message = lambda *a, **k: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def _serve(monkeypatch, http_server, payload: bytes, digest=None):
+    root, url = http_server
+    (root / "cats.zip").write_bytes(payload)
+    remote = data._Remote("cats_and_dogs_filtered.zip", digest or hashlib.sha256(payload).hexdigest(),
+                          url + "cats.zip")
+    monkeypatch.setitem(data.FILES, "cats-vs-dogs", remote)
+    return remote
+
+
+def test_download_from_local_server_is_verified_and_atomic(no_data, monkeypatch, http_server):
+    payload = b"zip bytes " * 10_000
+    _serve(monkeypatch, http_server, payload)
+    found = data.ensure_available(["cats-vs-dogs", "D-I"], download=True)
+    target = no_data / "cats_and_dogs_filtered.zip"
+    assert found == {"cats-vs-dogs": [target], "D-I": []}
+    assert target.read_bytes() == payload and [p.name for p in no_data.iterdir()] == [target.name]
+
+
+def test_download_with_wrong_checksum_leaves_nothing(no_data, monkeypatch, http_server):
+    _serve(monkeypatch, http_server, b"tampered", digest="0" * 64)
+    with pytest.raises(data.DataUnavailableError, match="sha256 is .*expected 0000"):
+        data.ensure_available(["cats-vs-dogs"], download=True)
+    assert list(no_data.iterdir()) == []  # no half-written file, no .part left behind
+
+
+def test_half_downloaded_file_is_reported_or_replaced(no_data, monkeypatch, http_server):
+    payload = b"complete file " * 1000
+    _serve(monkeypatch, http_server, payload)
+    target = no_data / "cats_and_dogs_filtered.zip"
+    target.write_bytes(payload[:500])  # cut off mid-download
+    with pytest.raises(data.DataUnavailableError, match="checksum mismatch .*delete it"):
+        data.ensure_available(["cats-vs-dogs"], download=False)
+    assert target.read_bytes() == payload[:500]  # reported, not silently touched
+    data.ensure_available(["cats-vs-dogs"], download=True)
+    assert target.read_bytes() == payload
+
+
+def _figure_cells(value):
+    return [
+        "import os\nfrom topokit import plotting\nimport matplotlib.pyplot as plt",
+        f"fig, ax = plt.subplots(); ax.plot([0, {value}]); plotting.save_figure(fig, 'tiny', formats=['png'])",
+        "if os.environ.get('FAIL_NOW') == '1':\n    raise RuntimeError('cell broke')",
+    ]
+
+
+def test_failed_notebook_keeps_the_last_good_figures(tmp_path, monkeypatch, capfd):
+    figures = tmp_path / "figures"
+    monkeypatch.setenv("TOPOKIT_FIGURES", str(figures))
+    books = tmp_path / "nbs"
+    _notebook(books, "01_fig.ipynb", _figure_cells(1))
+    pipeline.reproduce(notebooks_dir=books, build_dir=tmp_path / "build", progress=True)
+    good = (figures / "tiny.png").read_bytes()
+    assert "without encryption" not in capfd.readouterr().err  # kernels talk over IPC: no TCP warning
+
+    _notebook(books, "01_fig.ipynb", _figure_cells(5))  # a different figure, then a failing cell
+    monkeypatch.setenv("FAIL_NOW", "1")
+    with pytest.raises(pipeline.NotebookExecutionError, match="cell broke"):
+        pipeline.reproduce(notebooks_dir=books, build_dir=tmp_path / "build", progress=False)
+    assert (figures / "tiny.png").read_bytes() == good
+    assert [p.name for p in figures.iterdir()] == ["tiny.png"]  # no staging folder left
+    runs = (tmp_path / "build" / "runs.json").read_text()
+    assert '"01_fig.ipynb"' in runs and '"mode": "default"' in runs
+
+
+def test_quick_and_full_exclude_each_other(tmp_path):
+    with pytest.raises(ValueError, match="exclude each other"):
+        pipeline.reproduce(quick=True, full=True, notebooks_dir=tmp_path)
+
+
+def test_cli_list_and_cache(tmp_path, capsys):
+    assert main(["reproduce", "--list", "--only", "01"]) == 0
+    out = capsys.readouterr().out
+    assert "01_train_binary_classifiers.ipynb" in out and "fashion-mnist" in out
+    from topokit.cache import Cache
+
+    c = Cache(tmp_path / "c")
+    c.memo("sweep-run", {"a": 1}, lambda: {"x": 1})
+    c.memo("scores", {"a": 1}, lambda: [1, 2])
+    assert main(["cache", "info", "--dir", str(c.directory)]) == 0
+    out = capsys.readouterr().out
+    assert "sweep-run" in out and "scores" in out and "total" in out
+    assert main(["cache", "clear", "--kind", "scores", "--dir", str(c.directory)]) == 0
+    assert "removed 1 entry of kind scores" in capsys.readouterr().out
+    assert list(c.info()["kind"]) == ["sweep-run"]
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["cache", "info", "--dir", str(blocker / "sub")]) == 2
+    assert "cannot be written" in capsys.readouterr().err
