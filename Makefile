@@ -1,6 +1,6 @@
 # make test       set up .venv if needed, run the test suite
 # make reproduce  set up .venv if needed, execute the notebooks headless, write figures/
-# make bench      speed benchmarks (prints numbers)
+# make bench      every benchmark in benchmarks/, figures recorded in benchmarks/results.json
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -14,7 +14,7 @@ export TOPOKIT_DATA := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: setup test test-fast reproduce reproduce-quick bench strip clean
+.PHONY: setup test test-fast reproduce reproduce-quick reproduce-full bench strip clean
 
 setup: $(STAMP)
 
@@ -37,8 +37,11 @@ reproduce: $(STAMP)
 reproduce-quick: $(STAMP)
 	$(PY) -m topokit reproduce --quick $(ARGS)
 
+reproduce-full: $(STAMP)
+	$(PY) -m topokit reproduce --full $(ARGS)
+
 bench: $(STAMP)
-	$(PY) benchmarks/bench_topology.py $(ARGS)
+	$(PY) benchmarks/run_all.py $(ARGS)
 
 strip: $(STAMP)
 	$(PY) -m topokit strip notebooks/*.ipynb
