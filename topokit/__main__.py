@@ -1,6 +1,6 @@
 """Command line of topokit.
 
-``topokit reproduce [--quick | --full] [--only 03 04] [--list] [--no-download]`` executes the
+``topokit reproduce [--quick | --full] [--only 03 04] [--list] [--no-download] [--scheduler ADDR]`` executes the
 numbered notebooks headless; ``topokit cache info`` and ``topokit cache clear [--kind KIND]``
 look after the on-disk cache; ``topokit strip NOTEBOOK...`` removes outputs before a commit.
 """
@@ -11,7 +11,7 @@ import sys
 
 
 def _reproduce(args) -> int:
-    from . import data, pipeline
+    from . import data, parallel, pipeline
 
     if args.list:
         for path in pipeline.find_notebooks(only=args.only):
@@ -21,11 +21,11 @@ def _reproduce(args) -> int:
         return 0
     try:
         runs = pipeline.reproduce(quick=args.quick, full=args.full, only=args.only, timeout=args.timeout,
-                                  download=False if args.no_download else None)
+                                  download=False if args.no_download else None, scheduler=args.scheduler)
     except pipeline.NotebookExecutionError as exc:
         print(f"topokit reproduce: {exc}", file=sys.stderr)
         return 1
-    except data.DataUnavailableError as exc:
+    except (data.DataUnavailableError, parallel.SchedulerError) as exc:
         print(f"topokit reproduce: {exc}", file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError) as exc:
@@ -80,6 +80,9 @@ def main(argv=None) -> int:
     rep.add_argument("--list", action="store_true", help="list the notebooks and the data they need, run nothing")
     rep.add_argument("--no-download", action="store_true",
                      help="never download missing data files (also TOPOKIT_DOWNLOAD=0)")
+    rep.add_argument("--scheduler", metavar="ADDRESS",
+                     help="run sweeps and filter scoring on a Dask cluster, e.g. tcp://host:8786 "
+                          "(also TOPOKIT_SCHEDULER)")
     rep.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell (default 3600)")
     cache = sub.add_parser("cache", help="inspect or clear the on-disk cache (data/cache or TOPOKIT_CACHE)")
     cache.add_argument("action", choices=["info", "clear"])

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
+from . import parallel
 from .fileio import PROJECT_ROOT, atomic_write_text, full_mode, progress_enabled, quick_mode
 
 __all__ = ["NotebookRun", "NotebookExecutionError", "execute_notebook", "find_notebooks", "notebook_info",
@@ -269,7 +270,8 @@ def _swap_in(staging: Path, root: Path) -> list[Path]:
 def reproduce(quick: Optional[bool] = None, only: Optional[Sequence[str]] = None,
               notebooks_dir: Path | str | None = None, build_dir: Path | str | None = None,
               timeout: int = 3600, kernel_name: str = "python3", progress: bool = True,
-              full: Optional[bool] = None, download: Optional[bool] = None) -> list[NotebookRun]:
+              full: Optional[bool] = None, download: Optional[bool] = None,
+              scheduler: Optional[str] = None) -> list[NotebookRun]:
     """Execute the numbered notebooks in order; stop at the first failure.
 
     Before anything runs, every dataset the chosen notebooks declare is checked, and missing
@@ -295,6 +297,10 @@ def reproduce(quick: Optional[bool] = None, only: Optional[Sequence[str]] = None
         Paper-scale mode (``TOPOKIT_FULL=1`` in the kernels); default from ``TOPOKIT_FULL``.
     download : bool, optional
         Allow downloads of missing official data files; default on unless ``TOPOKIT_DOWNLOAD=0``.
+    scheduler : str, optional
+        A Dask scheduler address (``tcp://host:8786``; default ``TOPOKIT_SCHEDULER``): sweeps and
+        filter scoring in the notebooks run on that cluster (see :mod:`topokit.parallel`). It is
+        checked, with its workers, before any notebook runs.
 
     Returns
     -------
@@ -302,6 +308,8 @@ def reproduce(quick: Optional[bool] = None, only: Optional[Sequence[str]] = None
 
     Raises
     ------
+    topokit.parallel.SchedulerError
+        Before anything ran, when the scheduler does not answer or its workers lack topokit.
     topokit.data.DataUnavailableError
         Before anything ran, listing every missing data file and what to put where.
     NotebookExecutionError
@@ -317,6 +325,11 @@ def reproduce(quick: Optional[bool] = None, only: Optional[Sequence[str]] = None
     if not books:
         raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {notebooks_dir or 'notebooks/'}")
     preflight(books, download=download)
+    extra_env = {}
+    address = parallel.scheduler_address(scheduler)
+    if address is not None:
+        parallel.connect(address).close()  # fails fast, naming the address and the fix
+        extra_env["TOPOKIT_SCHEDULER"] = address
     build = Path(build_dir) if build_dir is not None else PROJECT_ROOT / "build" / (
         "notebooks-quick" if quick else "notebooks")
     root = _figures_root()
@@ -330,7 +343,7 @@ def reproduce(quick: Optional[bool] = None, only: Optional[Sequence[str]] = None
         try:
             run = execute_notebook(path, build / path.name, quick=quick, full=full, timeout=timeout,
                                    kernel_name=kernel_name, progress=None if progress else False,
-                                   env={"TOPOKIT_FIGURES": str(staging)})
+                                   env={"TOPOKIT_FIGURES": str(staging), **extra_env})
             _swap_in(staging, root)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
