@@ -12,19 +12,6 @@ def cache_dir(tmp_path, monkeypatch):
     return tmp_path / "cache"
 
 
-@pytest.mark.parametrize("low, high, expected", [
-    (1.6, 2.4, "reproduced"), (1.5, 1.9, "reproduced"), (0.7, 1.4, "not reproduced"),
-    (1.2, 1.8, "mixed"), (0.9, 2.5, "mixed"), (float("nan"), 2.0, "not testable here"),
-])
-def test_interval_verdict(low, high, expected):
-    assert report.interval_verdict(low, high, reproduced_above=1.5, refuted_below=1.5) == expected
-
-
-def test_interval_verdict_rejects_inverted_thresholds():
-    with pytest.raises(ValueError, match="must not exceed"):
-        report.interval_verdict(1, 2, reproduced_above=1, refuted_below=2)
-
-
 def test_record_and_load_claims_per_mode(cache_dir):
     report.record_claim("epochs", measured="speed-up 1.10 (95% CI 0.90-1.30)", value=1.1, low=0.9, high=1.3,
                         verdict="mixed", reason="interval straddles 1.5", rule="ratio >= 1.5 and low > 1",

@@ -118,3 +118,36 @@ def test_rank_correlation():
 def test_bad_input(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize("low, high, expected", [
+    (1.6, 2.4, "reproduced"), (1.5, 1.9, "reproduced"), (0.7, 1.4, "not reproduced"),
+    (1.2, 1.8, "mixed"), (0.9, 2.5, "mixed"), (float("nan"), 2.0, "not testable here"),
+])
+def test_interval_verdict(low, high, expected):
+    assert stats.interval_verdict(low, high, reproduced_above=1.5, refuted_below=1.5) == expected
+
+
+def test_interval_verdict_rejects_inverted_thresholds():
+    with pytest.raises(ValueError, match="must not exceed"):
+        stats.interval_verdict(1, 2, reproduced_above=1, refuted_below=2)
+
+
+def test_mean_difference_known_answers():
+    same = stats.mean_difference([3, 4, 5, 6], [3, 4, 5, 6])
+    assert same.estimate == 0 and same.low <= 0 <= same.high
+    shifted = stats.mean_difference([1, 2, 3, 4, 5], [11, 12, 13, 14, 15])
+    assert shifted.estimate == 10 and 8 <= shifted.low <= 10 <= shifted.high <= 12
+    one = stats.mean_difference([1.0], [2.0, 3.0])
+    assert one.estimate == 1.5 and math.isnan(one.low) and math.isnan(one.high)
+    with pytest.raises(ValueError, match="NaN"):
+        stats.mean_difference([1, float("nan")], [1, 2])
+
+
+def test_proportion_ci_exact():
+    all_ok = stats.proportion_ci(10, 10)
+    assert all_ok.estimate == 1 and all_ok.high == 1 and abs(all_ok.low - 0.025 ** 0.1) < 1e-9  # Clopper-Pearson
+    half = stats.proportion_ci(5, 10)
+    assert half.low < 0.5 < half.high
+    with pytest.raises(ValueError, match="between 0 and n=3"):
+        stats.proportion_ci(4, 3)

@@ -9,7 +9,7 @@ cache (kind ``"claim"``), one per claim and run mode, so that
 :func:`load_claims` gives the table and :func:`write_report` writes ``REPORT.md`` and
 ``report.html`` beside the figures.
 
-Verdicts are computed by the notebooks from their numbers (see :func:`interval_verdict`), never
+Verdicts are computed by the notebooks from their numbers (see :mod:`topokit.stats`), never
 typed in; a claim whose notebook has not run in this mode is reported as such.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Mapping, Optional
 from .cache import MISSING, Cache, make_key
 from .fileio import atomic_path, full_mode, quick_mode
 
-__all__ = ["CLAIMS", "VERDICTS", "ClaimResult", "interval_verdict", "record_claim", "load_claims",
+__all__ = ["CLAIMS", "VERDICTS", "ClaimResult", "record_claim", "load_claims",
            "report_markdown", "report_html", "write_report", "run_mode", "readme_table", "update_readme",
            "update_gallery", "GALLERY"]
 
@@ -109,24 +109,6 @@ class ClaimResult:
         for name in ("value", "low", "high"):
             v = getattr(self, name)
             setattr(self, name, float("nan") if v is None else float(v))
-
-
-def interval_verdict(low: float, high: float, *, reproduced_above: float, refuted_below: float) -> str:
-    """A verdict from a 95% confidence interval and two thresholds fixed in advance.
-
-    ``"reproduced"`` when the whole interval lies at or above ``reproduced_above``;
-    ``"not reproduced"`` when it lies wholly below ``refuted_below``; ``"mixed"`` otherwise (the
-    data cannot tell); ``"not testable here"`` when the interval is undefined (NaN).
-    """
-    if refuted_below > reproduced_above:
-        raise ValueError("refuted_below must not exceed reproduced_above")
-    if low is None or high is None or math.isnan(low) or math.isnan(high):
-        return "not testable here"
-    if low >= reproduced_above:
-        return "reproduced"
-    if high < refuted_below:
-        return "not reproduced"
-    return "mixed"
 
 
 def _key(claim_id: str, mode: str) -> str:

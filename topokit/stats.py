@@ -39,6 +39,10 @@ __all__ = [
     "rank_correlation",
     "verdict",
     "probability_of_improvement",
+    "Estimate",
+    "mean_difference",
+    "proportion_ci",
+    "interval_verdict",
 ]
 
 _VERDICTS = ("reproduced", "not reproduced", "mixed")
@@ -445,3 +449,72 @@ def rank_correlation(x, y, n_boot: int = 2000, seed: int = 0, *, confidence: flo
     low, high = _percentile_interval(boots, confidence)
     return Correlation(rho=rho, low=low, high=high, p_value=p, n=len(x), n_boot=int(n_boot),
                        n_boot_valid=int(np.count_nonzero(~np.isnan(boots))), confidence=confidence)
+
+
+# ----------------------------------------------------------------------------- other claims
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A point estimate with its confidence interval (:func:`mean_difference`, :func:`proportion_ci`)."""
+
+    estimate: float
+    low: float
+    high: float
+    n: int
+    confidence: float
+
+
+def mean_difference(baseline, candidate, n_boot: int = 9999, seed: int = 0, *,
+                    confidence: float = 0.95) -> Estimate:
+    """Difference of means, ``mean(candidate) - mean(baseline)``, with a bootstrap interval.
+
+    The two groups are independent samples (e.g. nets of two activations), resampled separately
+    by ``scipy.stats.bootstrap`` (percentile method). With fewer than two values in a group there
+    is no interval: ``low`` and ``high`` are NaN.
+    """
+    _check_boot(n_boot, confidence, seed)
+    b = np.asarray(baseline, dtype=float).ravel()
+    c = np.asarray(candidate, dtype=float).ravel()
+    if np.isnan(b).any() or np.isnan(c).any():
+        raise ValueError("mean_difference takes measured values only; drop the NaN entries first")
+    if len(b) == 0 or len(c) == 0:
+        raise ValueError(f"both groups need values, got {len(b)} baseline and {len(c)} candidate")
+    est = float(c.mean() - b.mean())
+    if min(len(b), len(c)) < 2:
+        return Estimate(est, math.nan, math.nan, len(b) + len(c), confidence)
+    if np.all(b == b[0]) and np.all(c == c[0]):
+        return Estimate(est, est, est, len(b) + len(c), confidence)
+    res = _st.bootstrap((b, c), lambda x, y, axis: np.mean(y, axis=axis) - np.mean(x, axis=axis),
+                        n_resamples=int(n_boot), confidence_level=confidence, method="percentile",
+                        random_state=np.random.default_rng(int(seed)), vectorized=True)
+    return Estimate(est, float(res.confidence_interval.low), float(res.confidence_interval.high),
+                    len(b) + len(c), confidence)
+
+
+def proportion_ci(successes: int, n: int, *, confidence: float = 0.95) -> Estimate:
+    """A share ``successes / n`` with its exact (Clopper-Pearson) interval from ``scipy.stats.binomtest``."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive number of trials, got {n!r}")
+    if isinstance(successes, bool) or not isinstance(successes, (int, np.integer)) or not 0 <= successes <= n:
+        raise ValueError(f"successes must be an integer between 0 and n={n}, got {successes!r}")
+    ci = _st.binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="exact")
+    return Estimate(successes / n, float(ci.low), float(ci.high), int(n), confidence)
+
+
+def interval_verdict(low: float, high: float, *, reproduced_above: float, refuted_below: float) -> str:
+    """A verdict from a confidence interval and two thresholds fixed in advance.
+
+    ``"reproduced"`` when the whole interval lies at or above ``reproduced_above``;
+    ``"not reproduced"`` when it lies wholly below ``refuted_below``; ``"mixed"`` otherwise (the
+    data cannot tell); ``"not testable here"`` when the interval is undefined (NaN or None).
+    """
+    if refuted_below > reproduced_above:
+        raise ValueError("refuted_below must not exceed reproduced_above")
+    if low is None or high is None or math.isnan(low) or math.isnan(high):
+        return "not testable here"
+    if low >= reproduced_above:
+        return "reproduced"
+    if high < refuted_below:
+        return "not reproduced"
+    return "mixed"
