@@ -312,3 +312,21 @@ def test_progress_lines(tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sweeps.sweep("relu", [TINY_DATA], [0, 3], cache_dir=tmp_path, progress=False)
+
+
+def test_record_topology_is_the_sweep_run_and_is_cached(tmp_path, monkeypatch):
+    rec = sweeps.record_topology("relu", TINY_DATA, 0, every=40, k=14, cache_dir=tmp_path, progress=False)
+    plain = plain_fit("relu", 0)
+    assert rec.epochs_to_converge == plain.epochs_to_converge == 96
+    assert rec.history["train_accuracy"].tolist() == plain.history["train_accuracy"].tolist()
+    epochs = sorted(rec.topology["epoch"].unique())
+    assert epochs == [0, 40, 80, 96]  # before training, every 40 epochs, and the last epoch
+    assert set(rec.topology.columns) >= {"layer", "label", "dim", "betti", "omega"}
+    counter = Counter(monkeypatch)
+    again = sweeps.record_topology("relu", TINY_DATA, 0, every=40, k=14, cache_dir=tmp_path, progress=False)
+    assert counter.runs == 0  # from the cache
+    pd.testing.assert_frame_equal(again.topology, rec.topology)
+    x = torch.as_tensor(data.load("D-I", "test", n=300).X)
+    assert torch.equal(again.model(x), rec.model(x))
+    with pytest.raises(ValueError, match="every must be a positive"):
+        sweeps.record_topology("relu", TINY_DATA, 0, every=0, cache_dir=tmp_path)

@@ -69,6 +69,8 @@ __all__ = [
     "sweep_histories",
     "sweep_topology",
     "load_model",
+    "RecordedRun",
+    "record_topology",
 ]
 
 #: Accuracies at which each run's first epoch is recorded (``epochs_to_<acc>`` columns).
@@ -784,3 +786,85 @@ def _topology_source() -> str:
     from . import topology as _topology
 
     return code_version(_topology)
+
+
+# ----------------------------------------------------------------------------- topology during training
+
+
+@dataclass
+class RecordedRun:
+    """One run of a recipe with its topology recorded during training (:func:`record_topology`).
+
+    Attributes
+    ----------
+    model : LayeredNet
+        The trained net, in eval mode on the CPU.
+    history : pandas.DataFrame
+        ``fit``'s per-epoch history (``epoch, loss, lr, train_accuracy, test_accuracy, seconds``).
+    topology : pandas.DataFrame
+        :class:`topokit.topology.TopologyRecorder`'s frame: per-layer, per-class Betti numbers at
+        epoch 0, every ``every`` epochs and at the last epoch.
+    epochs_to_converge : int or None
+    """
+
+    model: object
+    history: pd.DataFrame
+    topology: pd.DataFrame
+    epochs_to_converge: Optional[int]
+
+    @property
+    def converged(self) -> bool:  # noqa: D102
+        return self.epochs_to_converge is not None
+
+
+def record_topology(activation: str, dataset, seed: int, *, every: int = 100, k: Optional[int] = None,
+                    scale: float = 2, max_dim: int = 1, max_points: Optional[int] = None, cache_dir=None,
+                    progress: Optional[bool] = None, **options) -> RecordedRun:
+    """Train one run of a recipe, recording its per-layer topology during training; cached.
+
+    The run is the one :func:`sweep` would train (the same data, net, seed and ``fit``
+    options; the test split is passed to ``fit`` so the history has test accuracies), with a
+    :class:`topokit.topology.TopologyRecorder` on the dataset's homology split: it records before
+    training, every ``every`` epochs, and after the last epoch. The trained weights, the history
+    and the records are cached together (kind ``"sweep-record"``): a second call computes nothing.
+
+    Parameters
+    ----------
+    activation, dataset, seed
+        One run, as for :func:`sweep` (``dataset`` a name or ``(name, overrides)``).
+    every : int, default 100
+        Epochs between records.
+    k, scale, max_dim, max_points
+        As for :func:`topokit.topology.layer_betti`; ``k`` defaults to the recipe's ``topology_k``.
+    cache_dir, progress, **options
+        As for :func:`sweep`.
+    """
+    from . import topology as _topology
+
+    (act,) = _check_activations([activation])
+    (r,) = _check_datasets([dataset], options)
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+        raise ValueError(f"every must be a positive number of epochs, e.g. 100; got {every!r}")
+    params = dict(k=int(k) if k is not None else r.topology_k, scale=float(scale), max_dim=int(max_dim),
+                  max_points=max_points)
+    cache = Cache(cache_dir)
+    config = {**_run_config(r, act, int(seed), "fit", "cpu"), "record_every": int(every), "topology": params}
+
+    def compute():
+        train, test, hom = r.load("train"), r.load("test"), r.load(r.homology_split())
+        net = r.build(act, seed=int(seed))
+        recorder = _topology.TopologyRecorder(hom.X, hom.y, every=int(every), **params)
+        recorder.record(0, net)
+        result = _training.fit(net, train.X, train.y, X_test=test.X, y_test=test.y, seed=int(seed), device="cpu",
+                               callback=recorder, progress=progress, **r.fit_params)
+        recorder.record(int(result.history["epoch"].iloc[-1]), net)
+        return {**_model_payload(net), "epochs_to_converge": result.epochs_to_converge,
+                "history": result.history.to_dict("list"), "topology": recorder.frame.to_dict("list")}
+
+    stored = cache.memo("sweep-record", config, compute, code=[_code(), _topology_source()])
+    net = r.build(act, seed=int(seed))
+    net.load_state_dict(stored["state_dict"])
+    return RecordedRun(net.eval(), pd.DataFrame(stored["history"]), pd.DataFrame(stored["topology"]),
+                       stored["epochs_to_converge"])
