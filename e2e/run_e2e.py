@@ -156,6 +156,22 @@ def _descendants(pid: int) -> list[int]:
     return out
 
 
+@contextlib.contextmanager
+def _signals_held():
+    """Ignore SIGINT and SIGTERM for the duration (the main thread only), then restore them."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+
+
 class JupyterLab:
     """A JupyterLab server for the harness: 127.0.0.1, a free port, a random token, ``root`` as its
     root folder, every Jupyter/IPython folder temporary. Use as a context manager: leaving it
@@ -263,8 +279,14 @@ class JupyterLab:
                     self.api(f"api/kernels/{kernel['id']}", method="DELETE", timeout=30)
 
     def stop(self) -> None:
+        """Shut the kernels down, stop the server, kill what is left of them; a second Ctrl-C
+        does not cut this short."""
         if self.proc is None:
             return
+        with _signals_held():
+            self._stop()
+
+    def _stop(self) -> None:
         self.kernel_pids()
         if self.proc.poll() is None:
             self.shutdown_kernels()

@@ -18,12 +18,13 @@ SCRIPT = ROOT / "e2e" / "run_e2e.py"
 
 _spec = importlib.util.spec_from_file_location("run_e2e", SCRIPT)
 run_e2e = importlib.util.module_from_spec(_spec)
+sys.modules.setdefault("run_e2e", run_e2e)  # dataclasses look their module up while the class is made
 _spec.loader.exec_module(run_e2e)
 
 
 def _browser_skip_reason():
     try:
-        import playwright.sync_api  # noqa: F401
+        importlib.import_module("playwright.sync_api")
     except ImportError:
         return "playwright is not importable: pip install -e '.[e2e]'"
     try:
