@@ -583,9 +583,15 @@ def _check_widgets(page, rel: str, code: Sequence[dict], result: NotebookResult)
     views = _mime_cells(code, "application/vnd.jupyter.widget-view+json")
     if not views:
         return
-    with contextlib.suppress(_playwright_timeout()):
-        page.wait_for_function("() => !document.querySelector('.jp-Notebook .jp-OutputArea-output "
-                               ".jupyter-widgets-loading, .jp-Notebook .widget-loading')", timeout=30_000)
+    # each widget view is an output whose child is the widget's .jupyter-widgets node once drawn
+    try:
+        page.wait_for_function("(n) => document.querySelectorAll("
+                               "'.jp-Notebook .jp-OutputArea-output > .jupyter-widgets').length >= n",
+                               arg=len(views), timeout=30_000)
+    except _playwright_timeout():
+        drawn = page.evaluate("() => document.querySelectorAll('.jp-Notebook .jp-OutputArea-output > .jupyter-widgets').length")
+        result.failures.append(f"{len(views)} widget outputs but only {drawn} drawn within 30 s "
+                               f"(cells {sorted(set(views))})")
     controls = page.locator(".jp-Notebook .widget-slider, .jp-Notebook .widget-dropdown")
     n = min(controls.count(), MAX_WIDGETS)
     result.widgets = n
