@@ -345,8 +345,13 @@ PAGE_HELPERS = r"""
     },
     died: null,
     watch(path) {  // remember a kernel death (JupyterLab restarts a dead kernel by itself)
-      panel(path).sessionContext.statusChanged.connect((_, status) => {
-        if (status === 'dead' || status === 'autorestarting') this.died = this.died || status;
+      const p = panel(path);
+      p.sessionContext.statusChanged.connect((_, status) => {
+        if ((status === 'dead' || status === 'autorestarting') && !this.died) {
+          const running = p.content.widgets.findIndex(c => c.model.type === 'code' &&
+            ((c.node.querySelector('.jp-InputPrompt') || {}).textContent || '').includes('*'));
+          this.died = {status, cell: running};
+        }
       });
     },
     busy(path) {  // a cell queued or running, or a kernel not idle
@@ -474,16 +479,18 @@ def run_notebook(context, lab: JupyterLab, rel: str, out_dir: Path, timeout: flo
             page.wait_for_function("(p) => !window.__e2e.busy(p)", arg=rel, polling=250, timeout=timeout * 1000)
         except _playwright_timeout() as exc:
             cells = page.evaluate("(p) => window.__e2e.cells(p)", rel)
+            result.cells = sum(c["type"] == "code" for c in cells)
             running = [_cell_label(c) for c in cells if "*" in c.get("prompt", "")]
             result.failures.append(f"not finished within --timeout {timeout:.0f} s; still running or queued: "
                                    f"{', '.join(running[:3]) or '(none; kernel ' + str(page.evaluate('(p) => window.__e2e.kernelStatus(p)', rel)) + ')'}")
             _shoot_page(page, rel, out_dir / "notebook.png", result)
             raise _Abort from exc
         died = page.evaluate("() => window.__e2e.died")
-        if died:
-            result.failures.append(f"the kernel died while the cells ran (status {died!r}; out of memory?); "
-                                   f"the JupyterLab log ends:\n{lab.log_tail(8)}")
         cells = page.evaluate("(p) => window.__e2e.cells(p)", rel)
+        if died:
+            at = next((_cell_label(c) for c in cells if c["index"] == died["cell"]), "a cell")
+            result.failures.append(f"the kernel died (status {died['status']!r}: out of memory, or a crash in "
+                                   f"native code?); the first unfinished cell was {at}")
         code = [c for c in cells if c["type"] == "code"]
         result.cells = len(code)
         result.failures += error_outputs(code)
