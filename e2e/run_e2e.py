@@ -469,7 +469,7 @@ def run_notebook(context, lab: JupyterLab, rel: str, out_dir: Path, timeout: flo
         page.evaluate(PAGE_HELPERS)
         # The notebook is open and current, its kernel started and idle; the file browser is
         # folded away so that the screenshots show the notebook.
-        page.wait_for_function("(p) => window.__e2e.kernelStatus(p) === 'idle'", arg=rel, timeout=120_000)
+        _wait_kernel_idle(page, rel)
         page.evaluate("""(p) => { const app = window.jupyterapp; app.shell.collapseLeft();
                                   app.shell.activateById(window.__e2e.panel(p).id); }""", rel)
         page.evaluate("(p) => window.__e2e.watch(p)", rel)
@@ -532,6 +532,23 @@ def _playwright_timeout():
     return PlaywrightTimeout
 
 
+def _wait_kernel_idle(page, rel: str, timeout: float = 120.0) -> None:
+    """Wait for the notebook's kernel to be idle; a notebook without a kernelspec asks which
+    kernel to start: the dialog's default (the environment's Python) is accepted."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = max(1.0, deadline - time.monotonic()) * 1000
+        page.wait_for_function("(p) => window.__e2e.kernelStatus(p) === 'idle' || "
+                               "Array.from(document.querySelectorAll('.jp-Dialog .jp-mod-accept')).some(b => b.offsetParent)",
+                               arg=rel, timeout=left)
+        if page.evaluate("(p) => window.__e2e.kernelStatus(p) === 'idle'", rel):
+            return
+        with contextlib.suppress(_playwright_timeout()):  # the dialog may close by itself
+            page.locator(".jp-Dialog .jp-mod-accept").first.click(timeout=5_000)
+        if time.monotonic() > deadline:
+            raise _playwright_timeout()(f"the kernel of {rel} was not idle within {timeout:.0f} s")
+
+
 def _run_all_from_menu(page) -> None:
     """Run > Run All Cells, as a reader would, through JupyterLab's menu bar."""
     page.locator(".lm-MenuBar-item", has_text=re.compile(r"^Run$")).click()
@@ -577,6 +594,7 @@ def _check_figures(page, rel: str, code: Sequence[dict], out_dir: Path, result: 
             result.failures.append(f"{where} has no size ({f['width']:.0f} x {f['height']:.0f} px)")
             continue
         shot = out_dir / f"figure_{k + 1:02d}_cell{f['cell']:03d}.png"
+        page.mouse.move(0, 0)  # no hover: plotly's mode bar stays hidden
         figs.nth(k).screenshot(path=str(shot), animations="disabled")
         result.screenshots.append(shot)
         if is_blank(shot):
