@@ -1,5 +1,6 @@
 # make test       set up .venv if needed, run the test suite
 # make reproduce  set up .venv if needed, execute the notebooks headless, write figures/
+# make e2e        every notebook run in JupyterLab in a headless Chromium (apt-get install chromium); screenshots in build/e2e/
 # make bench      every benchmark in benchmarks/, figures recorded in benchmarks/results.json
 PYTHON ?= python3.11
 VENV   := .venv
@@ -14,7 +15,7 @@ export TOPOKIT_DATA := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: setup test test-fast reproduce reproduce-quick reproduce-full bench strip clean
+.PHONY: setup test test-fast reproduce reproduce-quick reproduce-full bench e2e strip clean
 
 setup: $(STAMP)
 
@@ -22,7 +23,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=/path/to/python3.11'"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,e2e]"
 	touch $(STAMP)
 
 test: $(STAMP)
@@ -42,6 +43,9 @@ reproduce-full: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py $(ARGS)
+
+e2e: $(STAMP)
+	$(PY) e2e/run_e2e.py $(ARGS)
 
 strip: $(STAMP)
 	$(PY) -m topokit strip notebooks/*.ipynb
