@@ -312,3 +312,12 @@ def test_progress_lines(tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sweeps.sweep("relu", [TINY_DATA], [0, 3], cache_dir=tmp_path, progress=False)
+
+
+def test_diverged_runs_are_censored_by_both_trainers(tmp_path):
+    """A run whose loss becomes NaN/inf counts as never converging (fit would raise)."""
+    wild = ("D-I", {**TINY, "lr": 1e30, "max_epochs": 20})
+    both = [sweeps.sweep("relu", [wild], [0, 1], cache_dir=tmp_path, progress=False, ensemble=e) for e in (True, False)]
+    for table in both:
+        assert table.diverged.all() and not table.converged.any() and table.epochs_to_converge.isna().all()
+    assert both[0].epochs_run.tolist() == both[1].epochs_run.tolist()
