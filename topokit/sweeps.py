@@ -558,8 +558,10 @@ def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progr
         eps = [runs[i][6]["epochs_to_converge"] for i in idx]
         conv = [e for e in eps if e is not None]
         cap = r.fit_params["max_epochs"]
-        med = (f"Kaplan-Meier median {_stats.km_median(eps, cap):g} epochs, converged runs {min(conv)}-{max(conv)}"
-               if conv else "no run converged")
+        km = _stats.km_median(eps, cap) if conv else math.inf
+        med = ("no run converged" if not conv else
+               f"Kaplan-Meier median {km:g} epochs, converged runs {min(conv)}-{max(conv)}" if math.isfinite(km) else
+               f"median above the cap (most runs censored), converged runs {min(conv)}-{max(conv)}")
         new = any(len(runs[i]) > 7 for i in idx)
         how = f"{cell_time[cell]:.1f} s" if new else "cached"
         return (f"{r.dataset} [{r.label}, lr={r.fit_params['lr']:g}, cap={r.fit_params['max_epochs']}] {act}: "
