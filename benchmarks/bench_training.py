@@ -19,6 +19,7 @@ taken while other processes load the machine are noisy, the ratios less so.
     python benchmarks/bench_training.py                 # 10 seeds (about 1-2 minutes)
     python benchmarks/bench_training.py --quick         # 3 seeds, a 1,000-point D-I, cap 300
     python benchmarks/bench_training.py --json out.json # also write the figures
+    python benchmarks/bench_training.py --batch-size 64 --max-epochs 5   # mini-batches
 """
 from __future__ import annotations
 
@@ -50,17 +51,20 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", type=int, default=10, help="number of seeds (0..n-1), default 10")
     parser.add_argument("--quick", action="store_true", help="3 seeds, 1,000 points, cap 300 (a smoke test)")
     parser.add_argument("--skip-vmap", action="store_true", help="leave out the vmap engine")
+    parser.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: full batch)")
+    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap (default 5000; 300 with --quick)")
     parser.add_argument("--json", metavar="PATH", help="write the figures to this JSON file")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)
     seeds = list(range(3 if args.quick else args.seeds))
     params = dict(n=1000) if args.quick else {}
-    cap = 300 if args.quick else 5000
+    cap = args.max_epochs or (300 if args.quick else 5000)
     d = data.load("D-I", "train", seed=0, **params)
-    print(f"D-I train: {len(d.y)} points; 2-15x9-2 ReLU; seeds {seeds[0]}-{seeds[-1]}; cap {cap}; "
+    batch = "full batch" if args.batch_size is None else f"batches of {args.batch_size}"
+    print(f"D-I train: {len(d.y)} points; 2-15x9-2 ReLU; seeds {seeds[0]}-{seeds[-1]}; cap {cap}; {batch}; "
           f"torch {torch.__version__}, {platform.processor() or platform.machine()}, 1 thread")
-    opts = dict(max_epochs=cap, progress=False, num_threads=1)
+    opts = dict(max_epochs=cap, progress=False, num_threads=1, batch_size=args.batch_size)
 
     def nets():
         return [models.mlp(2, 15, 9, "relu", seed=s) for s in seeds]
@@ -89,7 +93,8 @@ def main(argv=None) -> int:
     within = all(agree(a, b) for a, b in zip(e_one, e_exact))
     member_epochs = sum(len(r.history) for r in one)
     figures = {
-        "points": int(len(d.y)), "seeds": seeds, "max_epochs": cap, "member_epochs": member_epochs,
+        "points": int(len(d.y)), "seeds": seeds, "max_epochs": cap, "batch_size": args.batch_size,
+        "member_epochs": member_epochs,
         "seconds_fit": t_one, "seconds_ensemble_exact": t_exact, "seconds_ensemble_vmap": t_fast,
         "ratio_exact": t_one / t_exact, "ratio_vmap": (t_one / t_fast) if t_fast else None,
         "ms_per_epoch_fit": 1000 * t_one / member_epochs, "epochs_fit": e_one, "epochs_exact": e_exact,
@@ -100,10 +105,12 @@ def main(argv=None) -> int:
     }
     print(f"\nspeed ratio, fit one by one / exact ensemble: {figures['ratio_exact']:.2f}x "
           f"({figures['ms_per_epoch_fit']:.2f} ms per epoch and seed with fit; the issue aims at 5x)")
+    print(f"load average during the run: {figures['load_average']} (other processes make timings noisy)")
     if fast is not None:
         same = sum(a == c for a, c in zip(e_one, e_fast))
         print(f"speed ratio, fit one by one / vmap ensemble:  {figures['ratio_vmap']:.2f}x "
-              f"(its epochs equal fit's for {same} of {len(seeds)} seeds: it rounds differently)")
+              f"(its epochs equal fit's for {same} of {len(seeds)} seeds; it rounds differently from fit, so "
+              "converging runs drift)")
     if identical:
         print("exact ensemble: the same epochs_to_converge as fit for every seed")
     elif within:

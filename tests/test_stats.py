@@ -39,6 +39,12 @@ def test_km_median_known_answers():
     assert stats.km_median([100, 200, 300, None], cap=500) == 250
     assert stats.km_median([100, float("nan"), 300, None, 50], cap=500) == 300
     assert stats.km_median([100, 200, None, None, None], cap=1000) == math.inf  # 2 of 5 converged
+    assert stats.km_median([100, 200, None, None], cap=1000) == math.inf  # exactly half, then flat
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # censoring at the cap: the KM median is the median with censored runs as +inf
+        sample = [None if v > 800 else int(v) for v in rng.integers(1, 1000, rng.integers(2, 9))]
+        as_inf = np.median([np.inf if v is None else v for v in sample])
+        assert stats.km_median(sample, cap=1000) == as_inf
     assert stats.km_median([None, None], cap=10) == math.inf
 
 

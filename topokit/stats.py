@@ -87,12 +87,14 @@ def _km_median(times: np.ndarray, censored: np.ndarray) -> float:
         return math.inf
     cdf = _st.ecdf(_censored_data(times, censored)).cdf
     q, p = np.asarray(cdf.quantiles, float), np.asarray(cdf.probabilities, float)
+    jumps = np.diff(np.concatenate([[0.0], p])) > 0  # the epochs at which runs converged
+    q, p = q[jumps], p[jumps]
     hit = np.flatnonzero(p >= 0.5 - 1e-12)
     if hit.size == 0:
         return math.inf
     i = hit[0]
-    if abs(p[i] - 0.5) <= 1e-12 and i + 1 < len(q):
-        return float((q[i] + q[i + 1]) / 2)  # flat at exactly 1/2: the midpoint, as R's survival does
+    if abs(p[i] - 0.5) <= 1e-12:  # flat at exactly 1/2 until the next convergence: the midpoint
+        return float((q[i] + q[i + 1]) / 2) if i + 1 < len(q) else math.inf
     return float(q[i])
 
 
@@ -121,7 +123,10 @@ def km_median(epochs: Sequence, cap: Optional[float] = None) -> float:
         the smallest epoch ``e`` at which the Kaplan-Meier estimate of P(reached by e), from
         ``scipy.stats.ecdf(CensoredData(...))``, is at least 1/2; where that estimate equals
         exactly 1/2 between two observed epochs, their midpoint (the convention of R's
-        ``survival`` package, under which the two rules agree on uncensored samples).
+        ``survival`` package, under which the two rules agree on uncensored samples); ``inf``
+        where it reaches exactly 1/2 at the last converged run and stays there. Because every
+        censored run is censored at the cap, after every converged one, this is the same number
+        as ``np.median`` with censored runs counted as ``+inf``.
         ``inf`` when the estimate never reaches 1/2.
     """
     times, censored, _ = _censored_epochs(epochs, cap, "epochs")
