@@ -83,6 +83,27 @@ def test_km_curve_known_values():
     assert nobody.epoch.tolist() == [0, 7] and (nobody.reached == 0).all()
 
 
+def test_speedup_table_from_runs():
+    import pandas as pd
+
+    runs = pd.DataFrame({
+        "dataset": ["A"] * 8 + ["B"] * 4,
+        "activation": ["relu"] * 4 + ["topo"] * 4 + ["relu"] * 2 + ["topo"] * 2,
+        "epochs_to_converge": [400, 500, 600, np.nan, 200, 250, 300, np.nan, 100, 120, 100, 120],
+        "max_epochs": [1000] * 8 + [500] * 4,
+    })
+    table = stats.speedup_table(runs, "relu", n_boot=200)
+    assert table[["dataset", "baseline", "candidate"]].values.tolist() == [["A", "relu", "topo"], ["B", "relu", "topo"]]
+    assert table.ratio.tolist() == [2.0, 1.0] and table.censored_baseline.tolist() == [1, 0]
+    assert table.cap.tolist() == [1000, 500] and set(table.verdict) <= {"reproduced", "not reproduced", "mixed"}
+    with pytest.raises(ValueError, match="different caps"):
+        stats.speedup_table(runs.assign(dataset="A"), "relu")
+    with pytest.raises(ValueError, match="baseline 'gelu' is not among"):
+        stats.speedup_table(runs, "gelu")
+    with pytest.raises(ValueError, match="lacks the column"):
+        stats.speedup_table(runs.drop(columns="max_epochs"), "relu")
+
+
 def test_verdict_rule():
     assert stats.verdict(2.0, 1.2, 3.0) == "reproduced"
     assert stats.verdict(1.2, 0.9, 1.4) == "not reproduced"

@@ -34,6 +34,7 @@ __all__ = [
     "SpeedUp",
     "Correlation",
     "speedup",
+    "speedup_table",
     "km_median",
     "km_curve",
     "rank_correlation",
@@ -380,6 +381,67 @@ def speedup(baseline_epochs, candidate_epochs, cap: Optional[float] = None, n_bo
                    n_baseline=len(b), n_candidate=len(c), censored_baseline=int(bc.sum()),
                    censored_candidate=int(cc.sum()), prob_improvement=prob, cap=cap_b, confidence=confidence,
                    n_boot=int(n_boot), n_boot_valid=int(np.count_nonzero(~np.isnan(boots))))
+
+
+def speedup_table(runs: pd.DataFrame, baseline: str, candidates: Optional[Sequence[str]] = None, *,
+                  by: Sequence[str] = ("dataset",), group: str = "activation", value: str = "epochs_to_converge",
+                  cap: str = "max_epochs", n_boot: int = 2000, seed: int = 0, confidence: float = 0.95,
+                  claimed: float = 1.5) -> pd.DataFrame:
+    """:func:`speedup` of each candidate over a baseline, per configuration, from a table of runs.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        One row per run, e.g. :func:`topokit.sweeps.sweep`'s table.
+    baseline : str
+        The value of ``group`` to compare against (e.g. ``"relu"``).
+    candidates : sequence of str, optional
+        Values of ``group`` to compare; default every other value present.
+    by : sequence of str, default ("dataset",)
+        Columns that define a comparison (e.g. ``("dataset", "net")``); the cap must be the same
+        within each. Arms may differ in other settings (each activation with its own tuned
+        learning rate, say): filter the table to the runs you mean to compare first.
+    group, value, cap : str
+        Columns holding the arm (activation), the epochs to converge (NaN when censored) and
+        the epoch cap.
+    n_boot, seed, confidence
+        As for :func:`speedup`.
+    claimed : float, default 1.5
+        The claimed speed-up for the ``verdict`` column (:func:`verdict`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (``by`` values, candidate): the ``by`` columns, ``baseline``, ``candidate``
+        and the fields of :class:`SpeedUp`, plus ``verdict``.
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in by + [group, value, cap] if c not in runs.columns]
+    if missing:
+        raise ValueError(f"runs lacks the column(s) {missing}; pass a table of runs such as sweeps.sweep() returns, "
+                         "or name the columns with by=, group=, value=, cap=")
+    if baseline not in set(runs[group]):
+        raise ValueError(f"baseline {baseline!r} is not among the {group} values {sorted(set(runs[group]))}")
+    rows = []
+    for keys, part in runs.groupby(by, sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        caps = part[cap].unique()
+        if len(caps) != 1:
+            raise ValueError(f"runs of {dict(zip(by, keys))} have different caps {sorted(caps)}; add the cap's column "
+                             "to by= or compare runs trained with one cap")
+        base = part.loc[part[group] == baseline, value]
+        if base.empty:
+            continue
+        others = candidates if candidates is not None else [g for g in part[group].unique() if g != baseline]
+        for cand in others:
+            cand_values = part.loc[part[group] == cand, value]
+            if cand_values.empty:
+                continue
+            res = speedup(base.tolist(), cand_values.tolist(), cap=float(caps[0]), n_boot=n_boot, seed=seed,
+                          confidence=confidence)
+            rows.append({**dict(zip(by, keys)), "baseline": baseline, "candidate": cand, **res.as_dict(),
+                         "verdict": res.verdict(claimed=claimed)})
+    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- rank correlation
