@@ -324,8 +324,10 @@ def test_diverged_runs_are_censored_by_both_trainers(tmp_path):
 
 
 def test_cnn_cells_train_one_by_one(tmp_path):
+    threads = torch.get_num_threads()
     table = sweeps.sweep("relu", [("digits", {"max_epochs": 2, "channels": (4, 8), "hidden": 8})], [0, 1],
                          cache_dir=tmp_path, progress=False)
+    assert torch.get_num_threads() == threads  # runs use one thread each; the caller's setting is restored
     assert (table.trainer == "fit").all() and (table.net == "cnn 1-(4,8)-8-2").all()
     assert (table.epochs_run <= 2).all() and table.test_accuracy.between(0, 1).all()
     r = sweeps.recipe("digits", max_epochs=2, channels=(4, 8), hidden=8)

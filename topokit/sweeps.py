@@ -606,9 +606,8 @@ def _write(line: str) -> None:
 
 
 def _timed_task(r, act, seeds, keys, arrays, cache_dir, trainer, device, keep_models, g):
-    torch.set_num_threads(1)
     t0 = time.perf_counter()
-    results = _train_task(r, act, seeds, keys, arrays, cache_dir, trainer, device, keep_models)
+    results = _train_task(r, act, seeds, keys, arrays, cache_dir, trainer, device, keep_models)  # 1 thread each
     return g, results, time.perf_counter() - t0
 
 
@@ -778,14 +777,18 @@ def sweep_topology(activations, datasets, seeds, *, cache_dir=None, k: Optional[
 def _topology_task(cache_dir, run, params: dict, code: str) -> pd.DataFrame:
     from . import topology as _topology
 
-    torch.set_num_threads(1)
     cache = Cache(cache_dir)
     r, key = run[0], run[5]
 
     def compute():
         net = _model_from_cache(cache, run)
         hom = r.load(r.homology_split())
-        return _topology.layer_betti(net, hom.X, hom.y, n_jobs=1, seed=0, **params)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return _topology.layer_betti(net, hom.X, hom.y, n_jobs=1, seed=0, **params)
+        finally:
+            torch.set_num_threads(threads)
 
     return cache.memo("sweep-topology", {"run": key, **params}, compute, code=[code, _topology_source()])
 
