@@ -2,6 +2,7 @@
 import os
 import time
 
+import pandas as pd
 import pytest
 from joblib import Parallel, delayed
 
@@ -70,3 +71,20 @@ def test_reproduce_checks_the_scheduler_before_running_anything(tmp_path, capsys
     assert main(["reproduce", "--only", "00", "--scheduler", "tcp://127.0.0.1:9"]) == 2
     err = capsys.readouterr().err
     assert "no Dask scheduler answered at tcp://127.0.0.1:9" in err
+
+
+def test_sweep_on_the_cluster_gives_the_local_table(cluster, tmp_path, monkeypatch):
+    from topokit import sweeps
+
+    tiny = ("D-I", dict(n=300, width=12, depth=3, lr=0.03, max_epochs=120, target_accuracy=0.9))
+    local = sweeps.sweep(["relu", "tanh"], [tiny], [0, 1], cache_dir=tmp_path / "local", progress=False)
+    monkeypatch.setenv("TOPOKIT_SCHEDULER", cluster.scheduler_address)
+    from distributed import Client
+
+    with Client(cluster.scheduler_address, set_as_default=False) as watcher:
+        before = sum(len(v) for v in watcher.run(lambda dask_worker: list(dask_worker.state.log)).values())
+        remote = sweeps.sweep(["relu", "tanh"], [tiny], [0, 1], cache_dir=tmp_path / "remote", progress=False)
+        after = sum(len(v) for v in watcher.run(lambda dask_worker: list(dask_worker.state.log)).values())
+    assert after > before  # the workers really ran tasks
+    cols = ["activation", "seed", "epochs_to_converge", "converged", "epochs_run", "train_accuracy", "test_accuracy"]
+    pd.testing.assert_frame_equal(remote[cols], local[cols])

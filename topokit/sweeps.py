@@ -23,7 +23,10 @@ weights and the mini-batch order, so two activations compared over seeds 0..n-1 
 
 Speed
 -----
-- Runs are spread over joblib workers (``n_jobs``), one torch thread each. The backend is
+- Runs are spread over joblib workers (``n_jobs``), one torch thread each. With a Dask scheduler
+  named by ``TOPOKIT_SCHEDULER`` (``topokit reproduce --scheduler``) they run on that cluster
+  (:mod:`topokit.parallel`; workers write the cache, so on several hosts its folder must be on a
+  shared file system). Otherwise the backend is
   whatever joblib context is active (``with joblib.parallel_backend("loky", n_jobs=2): ...``,
   or dask), never hard-coded.
 - MLP cells train their seeds together as one batched ensemble
@@ -58,6 +61,7 @@ import torch
 from . import activations as _activations
 from . import data as _data
 from . import models as _models
+from . import parallel as _parallel
 from . import stats as _stats
 from . import training as _training
 from .cache import MISSING, Cache, code_version, make_key
@@ -582,20 +586,21 @@ def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progr
                                      cache.directory, runs[g[0]][3], dev, keep_models, g)
                 for g, r, act in tasks)
         try:
-            try:  # results as they finish, where the active backend can stream them
-                runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-            except ValueError:  # e.g. the multiprocessing backend: all at the end
-                runner = Parallel(n_jobs=n_jobs)
-            for g, results, seconds in runner(jobs):
-                for i, (_, payload) in zip(g, results):
-                    runs[i][6] = payload
-                    runs[i].append(True)
-                cell = (id(runs[g[0]][0]), runs[g[0]][1])
-                cell_time[cell] += seconds
-                remaining[cell] -= len(g)
-                bar.update(len(g))
-                if show and remaining[cell] == 0:
-                    bar.write(summary(cell))
+            with _parallel.backend():  # a Dask cluster when TOPOKIT_SCHEDULER names one, else joblib's context
+                try:  # results as they finish, where the active backend can stream them
+                    runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+                except ValueError:  # e.g. the multiprocessing backend: all at the end
+                    runner = Parallel(n_jobs=n_jobs)
+                for g, results, seconds in runner(jobs):
+                    for i, (_, payload) in zip(g, results):
+                        runs[i][6] = payload
+                        runs[i].append(True)
+                    cell = (id(runs[g[0]][0]), runs[g[0]][1])
+                    cell_time[cell] += seconds
+                    remaining[cell] -= len(g)
+                    bar.update(len(g))
+                    if show and remaining[cell] == 0:
+                        bar.write(summary(cell))
         finally:
             bar.close()
     return runs
@@ -760,7 +765,8 @@ def sweep_topology(activations, datasets, seeds, *, cache_dir=None, k: Optional[
                       max_points=max_points)
         keys.append((run, params))
         jobs.append(delayed(_topology_task)(cache.directory, run, params, code))
-    frames = Parallel(n_jobs=n_jobs)(jobs)
+    with _parallel.backend():
+        frames = Parallel(n_jobs=n_jobs)(jobs)
     out = []
     for (run, _), frame in zip(keys, frames):
         r, act, s, trainer, dev, _, payload = run[:7]
