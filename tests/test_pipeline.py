@@ -158,3 +158,25 @@ def test_cli_list_and_cache(tmp_path, capsys):
     blocker.write_text("")
     assert main(["cache", "info", "--dir", str(blocker / "sub")]) == 2
     assert "cannot be written" in capsys.readouterr().err
+
+
+def test_interrupted_run_then_rerun_reuses_what_was_computed(tmp_path, monkeypatch):
+    """A run that dies after computing something: the rerun takes it from the cache."""
+    monkeypatch.setenv("TOPOKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TOPOKIT_FIGURES", str(tmp_path / "figures"))
+    calls = tmp_path / "calls.txt"
+    books = tmp_path / "nbs"
+    cells = [
+        "import os\nfrom topokit.cache import Cache",
+        f"def compute():\n    with open({str(calls)!r}, 'a') as f:\n        f.write('x')\n    return {{'answer': 42}}",
+        "value = Cache().memo('expensive', {'n': 1}, compute)",
+        "if os.environ.get('FAIL_NOW') == '1':\n    raise KeyboardInterrupt('power cut')",
+        "assert value == {'answer': 42}",
+    ]
+    _notebook(books, "01_resume.ipynb", cells)
+    monkeypatch.setenv("FAIL_NOW", "1")
+    with pytest.raises(pipeline.NotebookExecutionError, match="power cut"):
+        pipeline.reproduce(notebooks_dir=books, build_dir=tmp_path / "build", progress=False)
+    monkeypatch.setenv("FAIL_NOW", "0")
+    pipeline.reproduce(notebooks_dir=books, build_dir=tmp_path / "build", progress=False)
+    assert calls.read_text() == "x"  # computed once, in the interrupted run
