@@ -314,3 +314,21 @@ def test_bad_input_is_refused_before_heavy_work(monkeypatch):
     with pytest.raises(ValueError, match="too small"):
         pruning.prune(net, scores, fraction=0.5, example_input=torch.zeros(1, 1, 2, 2))
 
+
+
+def test_benchmark_exactness_check_on_a_small_case():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_pruning.py"
+    spec = importlib.util.spec_from_file_location("bench_pruning", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    net = _cnn(channels=(3, 4), seed=2)
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 1, 10, 10)).astype(np.float32)
+    y = np.arange(60) % 2
+    for method in bench.METHODS:
+        r = bench.compare(net, X, y, method, n_images=60, baseline_filters=4)
+        assert r["agree"], r["mismatches"]
+        assert r["filters"] == 7 and all(v["checked"] == v["filters"] for v in r["layers"].values())

@@ -111,6 +111,13 @@ __all__ = [
     "scores_frame",
     "accuracy_curves",
     "scratch_curve",
+    "STUDY_SETS",
+    "STUDY_SIZES",
+    "STUDY_CURVES",
+    "PruningStudy",
+    "study",
+    "trained_model",
+    "betti_sweep",
 ]
 
 #: Scoring methods of :func:`filter_scores`.
@@ -265,38 +272,59 @@ def _distances32(cloud: np.ndarray) -> np.ndarray:
 
 
 def _distinct(cloud: np.ndarray) -> np.ndarray:
-    return np.unique(np.asarray(cloud, dtype=np.float64), axis=0)
+    """The distinct rows of a cloud (float64) in order of first appearance (rows compared as bytes)."""
+    a = np.ascontiguousarray(cloud, dtype=np.float64)
+    a = a + 0.0  # -0.0 -> 0.0, so equal values have equal bytes
+    rows = a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
+    _, first = np.unique(rows, return_index=True)
+    return a[np.sort(first)]
 
 
-def _kth_median(cloud: np.ndarray, k: int = SCALE_K) -> float:
-    """Median distance to the k-th nearest other point, or NaN for fewer than k + 1 points."""
-    if len(cloud) <= k:
+def _kth_median(D: np.ndarray, k: int = SCALE_K) -> float:
+    """Median distance to the k-th nearest other point (D: distances of distinct points), NaN below k + 1 points."""
+    if len(D) <= k:
         return float("nan")
-    D = _distances32(cloud)
     return float(np.median(np.partition(D, k, axis=1)[:, k]))
 
 
-def euclidean_betti(cloud, scale: float) -> tuple:
+def euclidean_betti(cloud, scale: float, distances: Optional[np.ndarray] = None) -> tuple:
     """(b0, b1) of the Euclidean Vietoris-Rips complex of a cloud at ``scale``, duplicates removed.
 
     Bars count when ``birth <= scale < death``; distances are float32, compared with
     ``float32(scale)``, as in giotto-ph/giotto-tda, so a full-filtration giotto-tda diagram read
-    at the same scale gives identical counts.
+    at the same scale gives identical counts. The complex at one scale is the flag complex of the
+    graph "distance <= scale", whatever the distances below it, so ripser runs on that graph with
+    every edge at filtration value 1 (2-3x faster than with the distances, same homology).
+
+    Parameters
+    ----------
+    cloud : array-like, shape (n, ...)
+        Points (flattened per point); duplicates are removed here.
+    scale : float
+    distances : np.ndarray, optional
+        The float32 distance matrix of the *distinct* points, if already computed.
     """
+    if distances is None:
+        X = _distinct(np.asarray(cloud).reshape(len(cloud), -1))
+        if len(X) == 1:
+            return (1, 0)
+        distances = _distances32(X)
+    return _betti_at(distances, np.float32(scale))
+
+
+def _betti_at(D: np.ndarray, eps) -> tuple:
     from gph import ripser_parallel
     import scipy.sparse as sp
 
-    X = _distinct(np.asarray(cloud).reshape(len(cloud), -1))
-    eps = np.float32(scale)
-    if len(X) == 1:
+    n = len(D)
+    if n == 1:
         return (1, 0)
-    D = _distances32(X)
     i, j = np.nonzero(np.triu(D <= eps, k=1))
     if len(i) == 0:
-        return (len(X), 0)
-    A = sp.coo_matrix((D[i, j], (i, j)), shape=D.shape)
-    dgms = ripser_parallel(A, maxdim=1, thresh=float(eps), metric="precomputed", n_threads=1)["dgms"]
-    return tuple(int(np.count_nonzero((d[:, 0] <= eps) & (d[:, 1] > eps))) for d in dgms[:2])
+        return (n, 0)
+    A = sp.coo_matrix((np.ones(len(i), np.float32), (i, j)), shape=(n, n))
+    dgms = ripser_parallel(A, maxdim=1, thresh=1.0, metric="precomputed", n_threads=1)["dgms"]
+    return tuple(int(np.count_nonzero((d[:, 0] <= 1.0) & (d[:, 1] > 1.0))) for d in dgms[:2])
 
 
 def _class_clouds(maps: torch.Tensor, y: np.ndarray, labels) -> list:
@@ -319,8 +347,9 @@ def layer_scales(model, X, y, n_images: Optional[int] = None, seed: int = 0, k: 
     return {name: _scale_from_clouds(_class_clouds(m, y[idx], np.unique(y[idx])), k) for name, m in maps.items()}
 
 
-def _scale_from_clouds(clouds, k: int = SCALE_K) -> float:
-    values = [_kth_median(cloud, k) for _, _, cloud in clouds]
+def _scale_from_clouds(clouds, k: int = SCALE_K, distances=None) -> float:
+    distances = distances if distances is not None else [_distances32(cloud) for _, _, cloud in clouds]
+    values = [_kth_median(D, k) for D in distances]
     values = [v for v in values if np.isfinite(v) and v > 0]
     return float(np.median(values)) if values else 1.0
 
@@ -338,9 +367,25 @@ def _run(tasks, fn, n_jobs: int, desc: str, progress: Optional[bool]):
 
 
 def _knn_betti(cloud: np.ndarray) -> tuple:
-    from .topology import _collapsed_or_betti
+    """(b0, b1) as :func:`topokit.topology.layer_betti` counts them (k = 14, 2 hops) for a distinct cloud.
 
-    return tuple(_collapsed_or_betti(cloud, _KNN_K, _KNN_HOPS, 1))
+    The same kNN graph and hop distances (:func:`topokit.topology.knn_graph`,
+    :func:`~topokit.topology.hop_distances`); the complex at 2 hops is the flag complex of
+    "hop distance <= 2", so ripser runs on that graph with every edge at value 1.
+    """
+    from gph import ripser_parallel
+    from scipy.sparse.csgraph import connected_components
+
+    from .topology import hop_distances, knn_graph
+
+    if len(cloud) <= _KNN_K:
+        return (1, 0)
+    A = knn_graph(cloud, _KNN_K)
+    b0 = int(connected_components(A, directed=False)[0])
+    D = hop_distances(A, _KNN_HOPS).tocoo()
+    D.data[:] = 1.0
+    dgm = ripser_parallel(D, maxdim=1, thresh=1.0, metric="precomputed", n_threads=1)["dgms"][1]
+    return (b0, int(np.count_nonzero(dgm[:, 1] > 1.0)))
 
 
 # ----------------------------------------------------------------------------- "cubical"
@@ -356,6 +401,17 @@ def _find(parent, a):
         parent[a] = root
         a = nxt
     return root
+
+@numba.njit(cache=True)
+def _enter(f, parent, birth, pos, p, r, w):
+    """Pixel p enters the filtration at step r as its own component; returns its value and row, column."""
+    fp = np.float64(f[p])
+    parent[p] = p
+    birth[p] = fp
+    pos[p] = r
+    pi = p // w
+    return fp, pi, p - pi * w
+
 
 @numba.njit(cache=True)
 def _cubical_union_find(maps, noise):
@@ -376,18 +432,13 @@ def _cubical_union_find(maps, noise):
         c0 = 1  # the essential bar
         for r in range(n):
             p = order[r]
-            fp = np.float64(f[p])
-            parent[p] = p
-            birth[p] = fp
-            pos[p] = r
-            pi = p // w
-            pj = p - pi * w
+            fp, pi, pj = _enter(f, parent, birth, pos, p, r, w)
+            a = p
             for qi in range(max(pi - 1, 0), min(pi + 2, h)):
                 for qj in range(max(pj - 1, 0), min(pj + 2, w)):
                     q = qi * w + qj
                     if q == p or parent[q] < 0:
                         continue
-                    a = _find(parent, p)
                     b = _find(parent, q)
                     if a == b:
                         continue
@@ -398,6 +449,7 @@ def _cubical_union_find(maps, noise):
                     if fp - birth[young] > noise:
                         c0 += 1
                     parent[young] = old
+                    a = old  # the root of p's component
         # H1 by Alexander duality: superlevel sets, 4-connected, the outside (node n) oldest of all.
         for i in range(n):
             parent[i] = -1
@@ -407,12 +459,8 @@ def _cubical_union_find(maps, noise):
         c1 = 0
         for r in range(n):
             p = order[n - 1 - r]
-            fp = np.float64(f[p])
-            parent[p] = p
-            birth[p] = fp
-            pos[p] = r
-            pi = p // w
-            pj = p - pi * w
+            fp, pi, pj = _enter(f, parent, birth, pos, p, r, w)
+            a = p
             for k in range(5):
                 if k == 0:
                     if pi == 0:
@@ -436,7 +484,6 @@ def _cubical_union_find(maps, noise):
                     q = n
                 if parent[q] < 0:
                     continue
-                a = _find(parent, p)
                 b = _find(parent, q)
                 if a == b:
                     continue
@@ -447,6 +494,7 @@ def _cubical_union_find(maps, noise):
                 if birth[young] - fp > noise:
                     c1 += 1
                 parent[young] = old
+                a = old
         out[m, 0] = c0
         out[m, 1] = c1
     return out
@@ -575,8 +623,9 @@ def filter_scores(model, X, y, method: str = "betti", scale: Optional[float] = N
         else:
             clouds = _class_clouds(m, y, labels)
             if method == "betti":
-                eps = scale if scale is not None else _scale_from_clouds(clouds)
-                res = _run([(cloud, eps) for _, _, cloud in clouds], euclidean_betti, n_jobs, f"betti {name}", progress)
+                D = [_distances32(cloud) for _, _, cloud in clouds]
+                eps = scale if scale is not None else _scale_from_clouds(clouds, distances=D)
+                res = _run([(d, np.float32(eps)) for d in D], _betti_at, n_jobs, f"betti {name}", progress)
                 info[name] = {"scale": eps, "n_images": len(X)}
             else:
                 res = _run([(cloud,) for _, _, cloud in clouds], _knn_betti, n_jobs, f"betti-knn {name}", progress)
@@ -860,7 +909,8 @@ class _Curve:
 
 
 def accuracy_curves(model, curves: Mapping, X_train, y_train, X_test, y_test, fractions: Sequence[float],
-                    finetune_epochs: int = 1, *, seed: int = 0, progress: Optional[bool] = None) -> pd.DataFrame:
+                    finetune_epochs: int = 1, *, seed: int = 0, lr: float = 1e-3, batch_size: int = 64,
+                    progress: Optional[bool] = None) -> pd.DataFrame:
     """Test accuracy against the fraction of filters removed per layer, with and without fine-tuning.
 
     Parameters
@@ -879,6 +929,8 @@ def accuracy_curves(model, curves: Mapping, X_train, y_train, X_test, y_test, fr
         The fixed fine-tuning budget (0: none); every pruned model gets the same.
     seed : int, default 0
         Fine-tuning seed.
+    lr, batch_size : float, int
+        Fine-tuning optimiser settings (Adam, constant rate; :func:`fine_tune`).
 
     Returns
     -------
@@ -908,7 +960,8 @@ def accuracy_curves(model, curves: Mapping, X_train, y_train, X_test, y_test, fr
                     "macs": rep["macs_after"], "channels": str(list(rep["channels_after"].values()))}
             rows.append({**base, "finetuned": False, "epochs": 0, "accuracy": accuracy(pruned, X_test, y_test)})
             if finetune_epochs:
-                fine_tune(pruned, X_train, y_train, epochs=finetune_epochs, seed=seed, progress=False)
+                fine_tune(pruned, X_train, y_train, epochs=finetune_epochs, seed=seed, lr=lr, batch_size=batch_size,
+                          progress=False)
                 rows.append({**base, "finetuned": True, "epochs": int(finetune_epochs),
                              "accuracy": accuracy(pruned, X_test, y_test)})
             bar.update()
@@ -950,3 +1003,303 @@ def scratch_curve(model, X_train, y_train, X_test, y_test, fractions: Sequence[f
                          "epochs": int(epochs), "accuracy": accuracy(net, X_test, y_test), "params": params,
                          "macs": macs, "channels": str(channels)})
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- the notebook's study
+
+#: The three image sets of notebook 04: data options and the CNN trained on each. Images are small
+#: (28x28 grey, 32x32 colour) so that the default run fits its time budget on 2 cores.
+STUDY_SETS = {
+    "fashion-mnist": {"data": {"name": "fashion-mnist", "classes": ["T-shirt/top", "Shirt"]}, "in_channels": 1},
+    "cifar10": {"data": {"name": "cifar10", "classes": ["airplane", "ship"]}, "in_channels": 3},
+    "cats-vs-dogs": {"data": {"name": "cats-vs-dogs", "image_size": 32}, "in_channels": 3},
+}
+
+#: Sizes of the study, default and quick (CI) mode.
+STUDY_SIZES = {
+    False: {"max_per_class": 1000, "test_per_class": 1000, "channels": [16, 32, 64], "hidden": 64, "epochs": 6,
+            "batch_size": 64, "lr": 1e-3,
+            "fractions": [0.25, 0.5, 0.75, 0.9], "random_seeds": [0, 1, 2], "finetune_epochs": 1,
+            "n_images": 1000, "latency_min_run_time": 0.3},
+    True: {"max_per_class": 150, "test_per_class": 150, "channels": [8, 16], "hidden": 16, "epochs": 6,
+           "batch_size": 16, "lr": 3e-3,
+           "fractions": [0.5, 0.9], "random_seeds": [0, 1], "finetune_epochs": 1,
+           "n_images": 200, "latency_min_run_time": 0.02},
+}
+
+#: The curves of the study: name -> (scoring method, remove the highest scores?).
+STUDY_CURVES = {
+    "betti-high": ("betti", True),
+    "betti-low": ("betti", False),
+    "cubical-high": ("cubical", True),
+    "cubical-low": ("cubical", False),
+    "l1-low": ("l1", False),
+    "hrank-low": ("hrank", False),
+}
+
+
+@dataclass
+class PruningStudy:
+    """Everything notebook 04 shows for one data set (see :func:`study`).
+
+    Attributes
+    ----------
+    name : str
+        Key of :data:`STUDY_SETS`.
+    model : LayeredNet
+        The trained CNN.
+    history : pandas.DataFrame
+        Its training history.
+    train, test : topokit.data.Dataset
+    scores : dict
+        Method -> (layer -> scores); random ones as ``"random-<seed>"``.
+    score_info : dict
+        Method -> (layer -> the scale / noise and number of images used).
+    curves : pandas.DataFrame
+        :func:`accuracy_curves` rows for every curve (random seeds included), the ``"scratch"``
+        rows of :func:`scratch_curve` and the ``"paper-rule"`` rows (Betti > 300; its fraction is
+        the share of all filters removed).
+    sizes : pandas.DataFrame
+        Per fraction (0 = the trained model): params, macs, bytes and CPU latency (median and
+        IQR, batch 1 and 256) of the architecture the fraction rule leaves.
+    table : pandas.DataFrame
+        The measurement table: original, paper rule with and without fine-tuning, and the main
+        methods at half the filters with fine-tuning.
+    config : dict
+        Sizes and options used.
+    """
+
+    name: str
+    model: LayeredNet
+    history: pd.DataFrame
+    train: object
+    test: object
+    scores: dict
+    score_info: dict
+    curves: pd.DataFrame
+    sizes: pd.DataFrame
+    table: pd.DataFrame
+    config: dict
+
+
+def _load_split(spec: dict, split: str, per_class: int, seed: int):
+    from .data import load
+
+    opts = dict(spec["data"])
+    name = opts.pop("name")
+    if "classes" in opts:
+        opts["classes"] = tuple(opts["classes"])
+    return load(name, split=split, seed=seed, max_per_class=per_class, **opts)
+
+
+def _code():
+    import sys
+
+    from . import training
+
+    return [sys.modules[__name__], _models, training]
+
+
+def trained_model(name: str, quick: Optional[bool] = None, seed: int = 0, cache=None,
+                  progress: Optional[bool] = None):
+    """The CNN of one of notebook 04's data sets, trained once and then read from the cache.
+
+    Returns
+    -------
+    (model, history, train, test)
+        The trained :class:`~topokit.models.LayeredNet` (eval mode), its training history and
+        the train and test :class:`~topokit.data.Dataset`.
+    """
+    from .cache import Cache
+    from .fileio import quick_mode
+    from .training import fit
+
+    if name not in STUDY_SETS:
+        raise ValueError(f"unknown study set {name!r}; choose one of {', '.join(STUDY_SETS)}")
+    quick = quick_mode(quick)
+    cache = cache if cache is not None else Cache()
+    spec, size = STUDY_SETS[name], STUDY_SIZES[quick]
+    train = _load_split(spec, "train", size["max_per_class"], seed)
+    test = _load_split(spec, "test", size["test_per_class"], seed)
+    config = {"set": spec, "size": {k: size[k] for k in ("max_per_class", "test_per_class", "channels", "hidden",
+                                                         "epochs", "batch_size", "lr")}, "seed": seed}
+
+    def train_model():
+        net = _models.cnn(spec["in_channels"], channels=size["channels"], hidden=size["hidden"], seed=seed)
+        r = fit(net, train.X, train.y, X_test=test.X, y_test=test.y, max_epochs=size["epochs"], lr=size["lr"],
+                lr_decay=None, batch_size=size["batch_size"], stop_at_target=False, seed=seed, num_threads=1,
+                progress=progress)
+        return {"model": _models.to_state(net), "history": {k: list(map(float, v)) for k, v in r.history.items()}}
+
+    entry = cache.memo("prune-model", config, train_model, code=[_models, fit])
+    return _models.from_state(entry["model"]), pd.DataFrame(entry["history"]), train, test
+
+
+def study(name: str, quick: Optional[bool] = None, seed: int = 0, cache=None, progress: Optional[bool] = None,
+          threshold: float = PAPER_THRESHOLD, knn: bool = False) -> PruningStudy:
+    """Train, score, prune and measure one of notebook 04's data sets; cached piece by piece.
+
+    Trained models are cached as architecture JSON + state dict (``topokit.models.to_state``),
+    scores as arrays, curves and measurements as DataFrames (:class:`topokit.cache.Cache`), so a
+    rerun computes nothing twice. Latencies come from the cache too once measured (they were
+    measured when the entry was made, at 1 thread).
+
+    Parameters
+    ----------
+    name : {"fashion-mnist", "cifar10", "cats-vs-dogs"}
+    quick : bool, optional
+        Small sizes (:data:`STUDY_SIZES`); default from ``TOPOKIT_QUICK``.
+    seed : int, default 0
+    cache : topokit.cache.Cache, optional
+        Default ``Cache()``.
+    progress : bool, optional
+    threshold : float, default 300
+        The paper rule's threshold on the ``"betti"`` scores.
+    knn : bool, default False
+        Also compute the ``"betti-knn"`` scores (slowest; they cannot rank filters at Naitzat's
+        defaults, see notebook 04), shown but not used for pruning.
+    """
+    from .cache import Cache
+    from .fileio import quick_mode
+
+    quick = quick_mode(quick)
+    cache = cache if cache is not None else Cache()
+    model, history, train, test = trained_model(name, quick=quick, seed=seed, cache=cache, progress=progress)
+    spec, size = STUDY_SETS[name], STUDY_SIZES[quick]
+    code = _code()
+    base = {"set": spec, "size": size, "seed": seed}
+
+    scores, info = {}, {}
+    for method in ("betti",) + (("betti-knn",) if knn else ()) + ("cubical", "l1", "hrank"):
+        def compute(method=method):
+            s, det = filter_scores(model, train.X, train.y, method=method, n_images=size["n_images"], seed=seed,
+                                   progress=progress, details=True)
+            out = {f"score/{k}": v for k, v in s.items()}
+            out.update({f"info/{k}/{kk}": np.asarray(float(vv)) for k, d in det.items() for kk, vv in d.items()})
+            return out
+        arrays = cache.memo("prune-scores", {**base, "method": method}, compute, code=code)
+        scores[method] = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("score/")}
+        info[method] = {}
+        for k, v in arrays.items():
+            if k.startswith("info/"):
+                _, layer, key = k.split("/")
+                info[method].setdefault(layer, {})[key] = float(v)
+    for s in size["random_seeds"]:
+        scores[f"random-{s}"] = filter_scores(model, train.X, train.y, method="random", seed=s)
+
+    def curves_frame():
+        specs = [(c, (scores[m], high)) for c, (m, high) in STUDY_CURVES.items()]
+        specs += [("random", (scores[f"random-{s}"], True, s)) for s in size["random_seeds"]]
+        frames = [accuracy_curves(model, {c: v}, train.X, train.y, test.X, test.y, size["fractions"],
+                                  size["finetune_epochs"], seed=seed, lr=size["lr"],
+                                  batch_size=size["batch_size"], progress=progress) for c, v in specs]
+        frames.append(scratch_curve(model, train.X, train.y, test.X, test.y, size["fractions"], size["epochs"],
+                                    seeds=[seed], lr=size["lr"], batch_size=size["batch_size"], progress=progress))
+        frames.append(_paper_rule_rows(model, scores["betti"], threshold, train, test, size, seed))
+        return pd.concat(frames, ignore_index=True)
+
+    curves = cache.memo("prune-curves", {**base, "threshold": threshold}, curves_frame, code=code)
+    curves["seed"] = curves["seed"].astype("Int64")
+
+    def sizes_frame():
+        rows = []
+        x1 = torch.from_numpy(test.X[:1])
+        for f in [0.0] + list(size["fractions"]):
+            pruned = prune(model, scores["l1"], fraction=f, example_input=x1)[0] if f else model
+            m = measure(pruned, test.X[:256], test.y[:256], min_run_time=size["latency_min_run_time"])
+            m.pop("accuracy")
+            rows.append({"fraction": f, **m})
+        return pd.DataFrame(rows)
+
+    sizes = cache.memo("prune-sizes", base, sizes_frame, code=code)
+    table = cache.memo("prune-table", {**base, "threshold": threshold},
+                       lambda: _measurement_table(model, scores, threshold, train, test, size, seed), code=code)
+    return PruningStudy(name, model, history, train, test, scores, info, curves, sizes, table,
+                        {**size, "quick": quick, "seed": seed, "threshold": threshold, **spec})
+
+
+def betti_sweep(model, X, y, n_images: Sequence[int], scale_factors: Sequence[float] = (1.0,), seed: int = 0,
+                cache=None, cache_config: Optional[Mapping] = None, progress: Optional[bool] = None) -> pd.DataFrame:
+    """``"betti"`` scores for several numbers of images N and multiples of the per-layer scale rule.
+
+    For each N the rule's scale of each layer is computed on those N images and multiplied by
+    each factor. With ``cache`` and ``cache_config`` (a JSON-able description of the model, e.g.
+    the study's configuration) each setting is cached.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``n_images, scale_factor, scale, layer, filter, score``.
+    """
+    frames = []
+    for n in n_images:
+        n = _check_positive_int(n, "each n_images", "e.g. n_images=[250, 500, 1000]")
+        for factor in scale_factors:
+            factor = _check_positive_number(factor, "each scale factor", "e.g. scale_factors=[0.5, 1, 2]")
+
+            def compute(n=n, factor=factor):
+                rule = layer_scales(model, X, y, n_images=n, seed=seed)
+                parts = []
+                for layer, eps in rule.items():
+                    s = _betti_one_layer(model, X, y, layer, eps * factor, n, seed, progress)
+                    parts.append(scores_frame({layer: s}, "betti", n_images=n, scale_factor=factor, scale=eps * factor))
+                return pd.concat(parts, ignore_index=True)
+
+            if cache is not None and cache_config is not None:
+                df = cache.memo("prune-sweep", {**dict(cache_config), "n": n, "factor": factor, "seed": seed},
+                                compute, code=_code())
+            else:
+                df = compute()
+            frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _betti_one_layer(model, X, y, layer, eps, n_images, seed, progress):
+    X, y = _check_images(model, X, y)
+    idx = subsample(y, n_images, seed)
+    maps = feature_maps(model, X[idx])[layer]
+    clouds = _class_clouds(maps, y[idx], np.unique(y[idx]))
+    res = _run([(cloud, eps) for _, _, cloud in clouds], euclidean_betti, 1, f"betti {layer}", progress)
+    score = np.zeros(maps.shape[1])
+    for (c, _, _), b in zip(clouds, res):
+        score[c] += sum(b)
+    return score
+
+
+def _paper_rule_rows(model, betti, threshold, train, test, size, seed) -> pd.DataFrame:
+    """The paper's rule (remove every filter with Betti score > threshold) as points on the curves."""
+    from .training import accuracy
+
+    x1 = torch.from_numpy(test.X[:1])
+    pruned, rep = prune(model, betti, threshold=threshold, example_input=x1)
+    total = sum(rep["channels_before"].values())
+    frac = sum(len(v) for v in rep["removed"].values()) / total
+    base = {"curve": "paper-rule", "seed": pd.NA, "fraction": frac, "params": rep["params_after"],
+            "macs": rep["macs_after"], "channels": str(list(rep["channels_after"].values()))}
+    rows = [{**base, "finetuned": False, "epochs": 0, "accuracy": accuracy(pruned, test.X, test.y)}]
+    fine_tune(pruned, train.X, train.y, epochs=size["finetune_epochs"], seed=seed, lr=size["lr"],
+              batch_size=size["batch_size"], progress=False)
+    rows.append({**base, "finetuned": True, "epochs": size["finetune_epochs"], "accuracy": accuracy(pruned, test.X, test.y)})
+    return pd.DataFrame(rows)
+
+
+def _measurement_table(model, scores, threshold, train, test, size, seed) -> pd.DataFrame:
+    x1 = torch.from_numpy(test.X[:1])
+    rows = [("trained model", model, 0.0)]
+    pruned, rep = prune(model, scores["betti"], threshold=threshold, example_input=x1)
+    frac = sum(len(v) for v in rep["removed"].values()) / sum(rep["channels_before"].values())
+    rows.append((f"paper rule (Betti > {threshold:g})", copy.deepcopy(pruned), frac))
+    fine_tune(pruned, train.X, train.y, epochs=size["finetune_epochs"], seed=seed, lr=size["lr"],
+              batch_size=size["batch_size"], progress=False)
+    rows.append((f"paper rule + fine-tune ({size['finetune_epochs']} epoch)", pruned, frac))
+    for label, key, high in [("Betti-high", "betti", True), ("Betti-low", "betti", False), ("L1 lowest", "l1", False),
+                             ("random", f"random-{size['random_seeds'][0]}", True)]:
+        p, _ = prune(model, scores[key], fraction=0.5, example_input=x1, highest=high)
+        fine_tune(p, train.X, train.y, epochs=size["finetune_epochs"], seed=seed, lr=size["lr"],
+                  batch_size=size["batch_size"], progress=False)
+        rows.append((f"{label} 50% + fine-tune", p, 0.5))
+    out = []
+    for label, m, frac in rows:
+        r = measure(m, test.X, test.y, min_run_time=size["latency_min_run_time"])
+        out.append({"model": label, "filters_removed": frac, **r})
+    return pd.DataFrame(out)
