@@ -2,6 +2,7 @@
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -332,3 +333,27 @@ def test_benchmark_exactness_check_on_a_small_case():
         r = bench.compare(net, X, y, method, n_images=60, baseline_filters=4)
         assert r["agree"], r["mismatches"]
         assert r["filters"] == 7 and all(v["checked"] == v["filters"] for v in r["layers"].values())
+
+
+def test_pruning_plots():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from topokit import plotting
+
+    scores = pruning.scores_frame({"conv1": np.arange(4.0), "conv2": np.arange(6.0)}, "betti", setting="a")
+    fig = plotting.plot_filter_scores(scores, by="setting", threshold=3)
+    assert len(fig.axes) == 2
+    rows = [{"curve": c, "seed": s, "fraction": f, "finetuned": ft, "accuracy": 0.9 - f / 2 + 0.01 * s}
+            for c, seeds in (("betti-high", [0]), ("random", [0, 1, 2])) for s in seeds
+            for f in (0.5, 0.9) for ft in (False, True)]
+    rows += [{"curve": "scratch", "seed": 0, "fraction": 0.5, "finetuned": False, "accuracy": 0.8},
+             {"curve": "paper-rule", "seed": None, "fraction": 0.3, "finetuned": True, "accuracy": 0.85}]
+    fig = plotting.plot_pruning_curves(pd.DataFrame(rows), baseline=0.9)
+    assert len(fig.axes) == 2
+    sizes = pd.DataFrame({"fraction": [0, 0.5], "params": [10, 5], "bytes": [2000, 1000], "latency_b1_ms": [1, 1],
+                          "latency_b1_iqr_ms": [0.1, 0.1], "latency_b256_ms": [9, 5], "latency_b256_iqr_ms": [1, 1]})
+    assert len(plotting.plot_pruning_sizes(sizes).axes) == 4
+    with pytest.raises(ValueError, match="needs columns"):
+        plotting.plot_pruning_curves(pd.DataFrame({"curve": ["x"]}))
+    matplotlib.pyplot.close("all")

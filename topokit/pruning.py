@@ -15,9 +15,12 @@ activation), before pooling: hooked at the input of the block's ``MaxPool2d``.
     The N images, each mapped to the flattened feature map of the filter, form a point cloud
     in R^(H W). Per class, duplicates are removed and the Betti numbers b0 and b1 of the
     Euclidean Vietoris-Rips complex at a fixed scale eps are computed; the score is b0 + b1
-    summed over the classes. A bar counts when ``birth <= eps < death``. Computed exactly with
-    giotto-ph's ``ripser_parallel`` on the sparse matrix of distances ``<= eps`` (thresholded:
-    nothing beyond eps is built), distances in float32 as giotto-ph itself uses them.
+    summed over the classes. A bar counts when ``birth <= eps < death``. Computed exactly: the
+    complex at eps is the flag complex of the graph "distance <= eps" (distances in float32, as
+    giotto-ph itself stores them), whose dominated vertices are removed first (strong collapses,
+    which keep every Betti number), then giotto-ph's ``ripser_parallel`` runs on what is left with
+    every edge at one filtration value. Checked equal to giotto-tda's full-filtration diagrams read
+    at eps (tests and ``benchmarks/bench_pruning.py``).
     **Scale rule** (``scale=None``): one eps per layer, the median over the layer's *live*
     (filter, class) clouds of the median distance from a point to its 14th nearest other
     distinct point. A cloud is live when it has at least 15 distinct points: constant (dead)
@@ -313,18 +316,69 @@ def euclidean_betti(cloud, scale: float, distances: Optional[np.ndarray] = None)
 
 
 def _betti_at(D: np.ndarray, eps) -> tuple:
+    """(b0, b1) of the flag complex of the graph ``D <= eps`` (D: float32 distances of distinct points).
+
+    Dominated vertices are removed first (:func:`_strong_collapse`; homotopy equivalent, so b0 and b1
+    are unchanged), then ripser runs on what is left with every edge at filtration value 1.
+    """
     from gph import ripser_parallel
     import scipy.sparse as sp
 
     n = len(D)
     if n == 1:
         return (1, 0)
-    i, j = np.nonzero(np.triu(D <= eps, k=1))
+    adj = D <= eps
+    np.fill_diagonal(adj, False)
+    keep = _strong_collapse(adj)
+    core = np.flatnonzero(keep)
+    sub = adj[np.ix_(core, core)]
+    i, j = np.nonzero(np.triu(sub, k=1))
     if len(i) == 0:
-        return (n, 0)
-    A = sp.coo_matrix((np.ones(len(i), np.float32), (i, j)), shape=(n, n))
+        return (len(core), 0)
+    A = sp.coo_matrix((np.ones(len(i), np.float32), (i, j)), shape=(len(core), len(core)))
     dgms = ripser_parallel(A, maxdim=1, thresh=1.0, metric="precomputed", n_threads=1)["dgms"]
     return tuple(int(np.count_nonzero((d[:, 0] <= 1.0) & (d[:, 1] > 1.0))) for d in dgms[:2])
+
+
+@numba.njit(cache=True)
+def _strong_collapse(adj):
+    """Remove dominated vertices one at a time until none is left; returns the mask of kept vertices.
+
+    Vertex v is dominated by a neighbour u when every neighbour of v is u or a neighbour of u
+    (closed neighbourhoods N[v] within N[u]). Removing it is a strong collapse of the flag complex
+    (Boissonnat & Pritam 2020): the homotopy type, hence every Betti number, is unchanged.
+    """
+    n = adj.shape[0]
+    words = (n + 63) // 64
+    bits = np.zeros((n, words), np.uint64)
+    for a in range(n):
+        bits[a, a // 64] |= np.uint64(1) << np.uint64(a % 64)
+        for b in range(n):
+            if adj[a, b]:
+                bits[a, b // 64] |= np.uint64(1) << np.uint64(b % 64)
+    alive = np.ones(n, np.bool_)
+    changed = True
+    while changed:
+        changed = False
+        for v in range(n):
+            if not alive[v]:
+                continue
+            for u in range(n):
+                if u == v or not alive[u] or not adj[v, u]:
+                    continue
+                inside = True
+                for w in range(words):
+                    if bits[v, w] & ~bits[u, w]:
+                        inside = False
+                        break
+                if inside:
+                    alive[v] = False
+                    for x in range(n):  # v leaves every neighbourhood
+                        if adj[v, x] and alive[x]:
+                            bits[x, v // 64] &= ~(np.uint64(1) << np.uint64(v % 64))
+                    changed = True
+                    break
+    return alive
 
 
 def _class_clouds(maps: torch.Tensor, y: np.ndarray, labels) -> list:
