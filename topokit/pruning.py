@@ -867,9 +867,13 @@ def _check_pruned(pruned, before, removed, x, original):
         if nxt != want:
             raise RuntimeError(f"the layer after {name} takes {nxt} inputs but {name} now has {want} channels "
                                "(Torch-Pruning issue #511?)")
-    with torch.no_grad():
-        out = pruned(x)
-        ref = original.eval()(x.to(next(original.parameters()).device))
+    was = original.training
+    try:
+        with torch.no_grad():
+            out = pruned(x)
+            ref = original.eval()(x.to(next(original.parameters()).device))
+    finally:
+        original.train(was)
     if out.shape != ref.shape:
         raise RuntimeError(f"the pruned model outputs {tuple(out.shape)}, the original {tuple(ref.shape)}")
 
