@@ -9,14 +9,22 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import json
+import zipfile
+from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
 from torch import nn
 
-from .activations import get_activation
+from .activations import ACTIVATIONS, get_activation
+from .fileio import atomic_path
 
-__all__ = ["LayeredNet", "mlp", "cnn"]
+__all__ = ["LayeredNet", "mlp", "cnn", "architecture", "to_state", "from_state", "save", "load"]
+
+#: Marks a file written by :func:`save` (and the payload of :func:`to_state`).
+MODEL_FORMAT = "topokit-model"
+MODEL_FORMAT_VERSION = 1
 
 
 class LayeredNet(nn.Module):
@@ -176,3 +184,171 @@ def _build_cnn(in_channels, num_classes, activation, channels, hidden, batch_nor
     blocks.append(nn.Linear(hidden, num_classes))
     names.append("logits")
     return LayeredNet(blocks, names, activation=_act_name(activation))
+
+
+# ----------------------------------------------------------------------------- save and load
+
+
+def _fail_arch(what: str) -> ValueError:
+    return ValueError(
+        f"cannot describe this model's architecture: {what}; save only nets built by topokit.models.cnn or "
+        "topokit.models.mlp (pruned or not) with a registered activation name"
+    )
+
+
+def architecture(model: LayeredNet) -> dict:
+    """A JSON-able description of a net built by :func:`cnn` or :func:`mlp`, read from its modules.
+
+    It holds the actual sizes, so a pruned CNN is described with its channels per layer after
+    pruning: ``{"kind": "cnn", "in_channels", "channels": [...], "hidden", "num_classes",
+    "activation", "batch_norm"}`` or ``{"kind": "mlp", "in_dim", "widths": [...], "out_dim",
+    "activation"}``. :func:`from_state` rebuilds the net from it.
+
+    Raises
+    ------
+    ValueError
+        A model of another structure, or an activation that is not a registered name.
+    """
+    if not isinstance(model, LayeredNet):
+        raise _fail_arch(f"got a {type(model).__name__}, not a LayeredNet")
+    act = str(model.activation)
+    if act.strip().lower().replace("-", "_") not in ACTIVATIONS:
+        raise _fail_arch(f"activation {act!r} is not a registered name")
+    blocks, names = list(model.blocks), list(model.layer_names)
+    if names and names[0].startswith("conv"):
+        convs = [b for b, n in zip(blocks, names) if n.startswith("conv")]
+        if len(convs) + 2 != len(blocks) or names[-2:] != ["dense", "logits"]:
+            raise _fail_arch(f"unexpected layer names {names}")
+        batch_norm = isinstance(convs[0][1], nn.BatchNorm2d)
+        for b in convs:
+            conv = b[0]
+            if not isinstance(conv, nn.Conv2d) or conv.kernel_size != (3, 3) or conv.padding != (1, 1):
+                raise _fail_arch("a conv block does not start with a 3x3 Conv2d with padding 1")
+            if isinstance(b[1], nn.BatchNorm2d) != batch_norm:
+                raise _fail_arch("batch norm in some conv blocks only")
+        dense = blocks[-2][2]
+        return {"kind": "cnn", "in_channels": int(convs[0][0].in_channels),
+                "channels": [int(b[0].out_channels) for b in convs], "hidden": int(dense.out_features),
+                "num_classes": int(blocks[-1].out_features), "activation": act, "batch_norm": bool(batch_norm)}
+    if names and names[0].startswith("hidden"):
+        linears = [b[0] for b in blocks[:-1]]
+        if not all(isinstance(m, nn.Linear) for m in linears + [blocks[-1]]):
+            raise _fail_arch("an MLP block is not Linear -> activation")
+        return {"kind": "mlp", "in_dim": int(linears[0].in_features), "widths": [int(m.out_features) for m in linears],
+                "out_dim": int(blocks[-1].out_features), "activation": act}
+    raise _fail_arch(f"unexpected layer names {names}")
+
+
+def _build(arch: dict) -> LayeredNet:
+    try:
+        kind = arch["kind"]
+        if kind == "cnn":
+            return _build_cnn(int(arch["in_channels"]), int(arch["num_classes"]), str(arch["activation"]),
+                              [int(c) for c in arch["channels"]], int(arch["hidden"]), bool(arch["batch_norm"]))
+        if kind == "mlp":
+            blocks, names, d = [], [], int(arch["in_dim"])
+            for i, w in enumerate(arch["widths"]):
+                blocks.append(nn.Sequential(nn.Linear(d, int(w)), get_activation(str(arch["activation"]))))
+                names.append(f"hidden{i + 1}")
+                d = int(w)
+            blocks.append(nn.Linear(d, int(arch["out_dim"])))
+            names.append("logits")
+            return LayeredNet(blocks, names, activation=str(arch["activation"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"the architecture description {arch!r} is incomplete or invalid ({exc}); "
+                         "write it with topokit.models.architecture") from exc
+    raise ValueError(f"unknown architecture kind {arch.get('kind')!r}; expected 'cnn' or 'mlp'")
+
+
+def to_state(model: LayeredNet) -> dict:
+    """``{"format", "version", "architecture" (JSON text), "state_dict"}``: what :func:`save` writes.
+
+    Holds only strings, ints and tensors, so ``torch.load(..., weights_only=True)`` reads it and the
+    project's cache (:mod:`topokit.cache`) stores it; no pickled classes.
+    """
+    arch = architecture(model)
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION, "architecture": json.dumps(arch),
+            "state_dict": state}
+
+
+def from_state(state: dict, source: str = "the model state") -> LayeredNet:
+    """Rebuild a net from :func:`to_state`'s dict (architecture, then weights), in eval mode.
+
+    Raises
+    ------
+    ValueError
+        Not a topokit model state, or weights that do not match the architecture (named).
+    """
+    if not isinstance(state, dict) or state.get("format") != MODEL_FORMAT or "state_dict" not in state:
+        raise ValueError(f"{source} is not a topokit model (no {MODEL_FORMAT!r} marker); write it with "
+                         "topokit.models.save")
+    try:
+        arch = json.loads(state["architecture"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{source} has an unreadable architecture description; re-save the model") from exc
+    model = _build(arch)
+    own = model.state_dict()
+    weights = state["state_dict"]
+    missing = sorted(set(own) - set(weights))
+    extra = sorted(set(weights) - set(own))
+    wrong = [f"{k}: file {tuple(weights[k].shape)} vs architecture {tuple(own[k].shape)}"
+             for k in own if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)]
+    if missing or extra or wrong:
+        raise ValueError(
+            f"{source} does not match its architecture {arch}: "
+            + "; ".join(p for p in [f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "",
+                                    "shape mismatch " + ", ".join(wrong) if wrong else ""] if p)
+            + ". The file was edited or written by other code; re-save the model with topokit.models.save"
+        )
+    model.load_state_dict(weights)
+    return model.eval()
+
+
+def save(model: LayeredNet, path) -> Path:
+    """Write a net (pruned or not) to ``path``: its architecture as JSON plus its state dict.
+
+    One ``torch.save`` file holding only strings and tensors (no pickled modules: Torch-Pruning's
+    whole-model pickling would need ``torch.load(weights_only=False)``, which runs code from the
+    file). Written atomically (:func:`topokit.fileio.atomic_path`): a reader never sees half a file.
+
+    Parameters
+    ----------
+    model : LayeredNet
+        Built by :func:`cnn` or :func:`mlp`, possibly pruned by :func:`topokit.pruning.prune`.
+    path : path-like
+        Target file, conventionally ``*.pt``.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    state = to_state(model)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return path
+
+
+def load(path) -> LayeredNet:
+    """Read a net written by :func:`save` (``torch.load(weights_only=True)``), in eval mode on the CPU.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        A truncated or foreign file, or weights that do not match the stored architecture.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {path}; write one with topokit.models.save(model, path)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise ValueError(f"{path} is truncated or not a model file written by topokit.models.save ({exc}); "
+                         "re-save the model") from exc
+    except Exception as exc:  # noqa: BLE001 - weights_only refusals (pickled classes) land here
+        raise ValueError(f"{path} holds more than weights (e.g. a pickled whole model, which we do not load: "
+                         f"{type(exc).__name__}); re-save it with topokit.models.save") from exc
+    return from_state(state, source=str(path))
