@@ -178,3 +178,13 @@ def test_proportion_ci_exact():
     assert half.low < 0.5 < half.high
     with pytest.raises(ValueError, match="between 0 and n=3"):
         stats.proportion_ci(4, 3)
+
+
+def test_mean_difference_paired():
+    before = np.array([1, 1, 1, 0, 1, 1, 0, 1, 1, 1] * 20, dtype=float)
+    after = before.copy()
+    after[:20] = 0  # the same images, 20 of 200 now wrong
+    d = stats.mean_difference(before, after, paired=True)
+    assert d.estimate == pytest.approx(after.mean() - before.mean()) and d.high < 0
+    with pytest.raises(ValueError, match="equal lengths"):
+        stats.mean_difference([1, 2, 3], [1, 2], paired=True)

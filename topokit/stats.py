@@ -533,12 +533,13 @@ class Estimate:
 
 
 def mean_difference(baseline, candidate, n_boot: int = 9999, seed: int = 0, *,
-                    confidence: float = 0.95) -> Estimate:
+                    confidence: float = 0.95, paired: bool = False) -> Estimate:
     """Difference of means, ``mean(candidate) - mean(baseline)``, with a bootstrap interval.
 
-    The two groups are independent samples (e.g. nets of two activations), resampled separately
-    by ``scipy.stats.bootstrap`` (percentile method). With fewer than two values in a group there
-    is no interval: ``low`` and ``high`` are NaN.
+    By default the two groups are independent samples (e.g. nets of two activations), resampled
+    separately by ``scipy.stats.bootstrap`` (percentile method). ``paired=True`` takes them as
+    pairs (e.g. the same test images before and after pruning) and resamples the pairs. With
+    fewer than two values in a group there is no interval: ``low`` and ``high`` are NaN.
     """
     _check_boot(n_boot, confidence, seed)
     b = np.asarray(baseline, dtype=float).ravel()
@@ -547,6 +548,8 @@ def mean_difference(baseline, candidate, n_boot: int = 9999, seed: int = 0, *,
         raise ValueError("mean_difference takes measured values only; drop the NaN entries first")
     if len(b) == 0 or len(c) == 0:
         raise ValueError(f"both groups need values, got {len(b)} baseline and {len(c)} candidate")
+    if paired and len(b) != len(c):
+        raise ValueError(f"paired samples need equal lengths, got {len(b)} and {len(c)}")
     est = float(c.mean() - b.mean())
     if min(len(b), len(c)) < 2:
         return Estimate(est, math.nan, math.nan, len(b) + len(c), confidence)
@@ -554,7 +557,7 @@ def mean_difference(baseline, candidate, n_boot: int = 9999, seed: int = 0, *,
         return Estimate(est, est, est, len(b) + len(c), confidence)
     res = _st.bootstrap((b, c), lambda x, y, axis: np.mean(y, axis=axis) - np.mean(x, axis=axis),
                         n_resamples=int(n_boot), confidence_level=confidence, method="percentile",
-                        random_state=np.random.default_rng(int(seed)), vectorized=True)
+                        random_state=np.random.default_rng(int(seed)), vectorized=True, paired=paired)
     return Estimate(est, float(res.confidence_interval.low), float(res.confidence_interval.high),
                     len(b) + len(c), confidence)
 
