@@ -343,7 +343,8 @@ def reproduce(quick: Optional[bool] = None, only: Optional[Sequence[str]] = None
         try:
             run = execute_notebook(path, build / path.name, quick=quick, full=full, timeout=timeout,
                                    kernel_name=kernel_name, progress=None if progress else False,
-                                   env={"TOPOKIT_FIGURES": str(staging), **extra_env})
+                                   env={"TOPOKIT_FIGURES": str(staging), "TOPOKIT_FIGURES_FINAL": str(root),
+                                        **extra_env})
             _swap_in(staging, root)
         finally:
             shutil.rmtree(staging, ignore_errors=True)

@@ -26,7 +26,7 @@ from .fileio import atomic_path, full_mode, quick_mode
 
 __all__ = ["CLAIMS", "VERDICTS", "ClaimResult", "record_claim", "load_claims",
            "report_markdown", "report_html", "write_report", "run_mode", "readme_table", "update_readme",
-           "update_gallery", "GALLERY"]
+           "update_gallery", "final_figures_dir", "GALLERY"]
 
 #: Allowed verdicts.
 VERDICTS = ("reproduced", "not reproduced", "mixed", "not testable here")
@@ -285,21 +285,37 @@ def update_readme(claims, readme=None) -> bool:
     return True
 
 
+def final_figures_dir() -> Path:
+    """Where this run's figures end up: ``topokit reproduce`` stages each notebook's figures
+    (``TOPOKIT_FIGURES``) and tells the kernel the final folder (``TOPOKIT_FIGURES_FINAL``), which
+    holds the figures of the notebooks that already ran; outside the pipeline, the figures folder."""
+    import os
+
+    from .plotting import figures_dir
+
+    final = os.environ.get("TOPOKIT_FIGURES_FINAL", "").strip()
+    if not final:
+        return figures_dir()
+    return Path(final) / "quick" if quick_mode() else Path(final)
+
+
 def update_gallery(figures, gallery=None, width: int = 480) -> list[Path]:
     """Write small PNG copies (``width`` pixels wide) of the :data:`GALLERY` figures.
 
-    The gallery (default ``docs/gallery/`` in the project) is committed and shown in the README;
-    each run of the default mode regenerates it from the figures it just made.
+    ``figures`` is a folder or a list of folders, searched in order for each pattern. The gallery
+    (default ``docs/gallery/`` in the project) is committed and shown in the README; each run of
+    the default mode regenerates it from the figures it just made.
     """
     from PIL import Image
 
     from .fileio import PROJECT_ROOT
 
-    figures = Path(figures)
+    folders = [Path(figures)] if isinstance(figures, (str, Path)) else [Path(f) for f in figures]
     gallery = Path(gallery) if gallery is not None else PROJECT_ROOT / "docs" / "gallery"
     written = []
     for pattern in GALLERY:
-        for src in sorted(figures.glob(pattern))[:1]:
+        found = next((sorted(f.glob(pattern)) for f in folders if list(f.glob(pattern))), [])
+        for src in found[:1]:
             with Image.open(src) as im:
                 im = im.convert("RGB")
                 if im.width > width:
