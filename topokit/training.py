@@ -24,7 +24,7 @@ from torch import nn
 
 from .data import validate_xy
 
-__all__ = ["FitResult", "fit", "predict", "accuracy", "resolve_device"]
+__all__ = ["FitResult", "fit", "fit_ensemble", "check_input_shape", "predict", "accuracy", "resolve_device"]
 
 
 @dataclass
@@ -197,20 +197,13 @@ def fit(
         if X_test is None or y_test is None:
             raise ValueError("pass both X_test and y_test, or neither")
         X_test, y_test = validate_xy(X_test, y_test, name="X_test")
-    if int(max_epochs) < 1:
-        raise ValueError(f"max_epochs must be at least 1, got {max_epochs}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    if batch_size is not None and int(batch_size) < 1:
-        raise ValueError(f"batch_size must be a positive integer or None (full batch), got {batch_size}")
-    if lr_decay is not None and not 0 < lr_decay <= 1:
-        raise ValueError(f"lr_decay must be in (0, 1] or None, got {lr_decay}")
-    if int(decay_steps) < 1:
-        raise ValueError(f"decay_steps must be a positive number of steps, got {decay_steps}")
-    if not 0 < target_accuracy <= 1:
-        raise ValueError(f"target_accuracy must be in (0, 1], got {target_accuracy}")
+    _check_options(max_epochs=max_epochs, lr=lr, batch_size=batch_size, lr_decay=lr_decay,
+                   decay_steps=decay_steps, target_accuracy=target_accuracy)
     if not isinstance(model, nn.Module) or not any(True for _ in model.parameters()):
         raise ValueError("model must be a torch nn.Module with parameters, e.g. topokit.models.mlp(2, 15, 9)")
+    check_input_shape(model, X)
+    if X_test is not None:
+        check_input_shape(model, X_test)
 
     dev = resolve_device(device)
     if num_threads is None:
@@ -226,6 +219,72 @@ def fit(
                     callback=callback, progress=progress)
     finally:
         torch.set_num_threads(threads_before)
+
+
+def _check_options(*, max_epochs, lr, batch_size, lr_decay, decay_steps, target_accuracy) -> None:
+    """The option checks shared by :func:`fit` and :func:`fit_ensemble`."""
+    if int(max_epochs) < 1:
+        raise ValueError(f"max_epochs must be at least 1, got {max_epochs}")
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}")
+    if batch_size is not None and int(batch_size) < 1:
+        raise ValueError(f"batch_size must be a positive integer or None (full batch), got {batch_size}")
+    if lr_decay is not None and not 0 < lr_decay <= 1:
+        raise ValueError(f"lr_decay must be in (0, 1] or None, got {lr_decay}")
+    if int(decay_steps) < 1:
+        raise ValueError(f"decay_steps must be a positive number of steps, got {decay_steps}")
+    if not 0 < target_accuracy <= 1:
+        raise ValueError(f"target_accuracy must be in (0, 1], got {target_accuracy}")
+
+def _first_layer(model: nn.Module):
+    for m in model.modules():
+        if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd)):
+            return m
+    return None
+
+
+def _expected_input(model: nn.Module) -> str:
+    layer = _first_layer(model)
+    if isinstance(layer, nn.Linear):
+        return f"[n, {layer.in_features}] (its first layer is Linear(in_features={layer.in_features}))"
+    if isinstance(layer, nn.modules.conv._ConvNd):
+        return (f"[n, {layer.in_channels}, height, width] (its first layer is {type(layer).__name__}"
+                f"(in_channels={layer.in_channels}))")
+    return "another shape (it has no Linear or Conv layer to read it from)"
+
+
+def check_input_shape(model: nn.Module, X) -> None:
+    """Raise ``ValueError`` if ``model`` cannot take ``X`` or gives fewer than two logits.
+
+    One sample goes through the model (eval mode, no gradient, its training mode restored), so
+    a mismatch is reported before training, with the input shape the model expects (read from
+    its first ``Linear`` or ``Conv`` layer) and the shape of ``X``.
+    """
+    X = np.asarray(X) if not isinstance(X, torch.Tensor) else X
+    try:
+        device = next(model.parameters()).device
+    except StopIteration:
+        device = torch.device("cpu")
+    sample = torch.as_tensor(np.ascontiguousarray(X[:1]) if isinstance(X, np.ndarray) else X[:1],
+                             dtype=torch.float32, device=device)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(sample)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"the model expects input of shape {_expected_input(model)}, but X has shape {tuple(X.shape)}; "
+            "pass X with that shape, or build the model for your data (e.g. models.mlp(X.shape[1], ...), "
+            f"models.cnn(X.shape[1], ...)). torch said: {str(exc).splitlines()[0]}"
+        ) from None
+    finally:
+        model.train(was_training)
+    if out.ndim != 2 or out.shape[1] < 2:
+        raise ValueError(
+            f"the model must return logits of shape [n, number of classes >= 2], got {tuple(out.shape)} for one "
+            "sample; end it with a Linear layer to 2 outputs (models.mlp(..., out_dim=2))"
+        )
 
 
 def _default_threads(model: nn.Module) -> int:
@@ -304,3 +363,262 @@ def _fit(model, X, y, X_test, y_test, dev, *, max_epochs, lr, batch_size, lr_dec
                   decay_steps=decay_steps, weight_decay=weight_decay, target_accuracy=target_accuracy,
                   seed=seed, device=str(dev))
     return FitResult(model=model, history=pd.DataFrame(rows), epochs_to_converge=converged_at, params=params)
+
+
+# ----------------------------------------------------------------------------- ensembles
+
+#: Layers whose output depends on the batch or on randomness: an ensemble cannot reproduce fit with them.
+_NOT_ENSEMBLABLE = (nn.modules.batchnorm._NormBase, nn.modules.dropout._DropoutNd)
+
+
+def _check_ensemble_models(models) -> list:
+    models = list(models) if not isinstance(models, nn.Module) else None
+    if not models:
+        raise ValueError("models must be a non-empty list of nn.Modules of one architecture, "
+                         "e.g. [models.mlp(2, 15, 9, seed=s) for s in seeds]")
+    first = models[0]
+    shapes = {k: tuple(v.shape) for k, v in first.state_dict().items()}
+    for i, m in enumerate(models):
+        if not isinstance(m, nn.Module) or not any(True for _ in m.parameters()):
+            raise ValueError(f"models[{i}] is not an nn.Module with parameters")
+        if type(m) is not type(first) or {k: tuple(v.shape) for k, v in m.state_dict().items()} != shapes \
+                or [type(c) for c in m.modules()] != [type(c) for c in first.modules()]:
+            raise ValueError(f"models[{i}] differs from models[0] in architecture; an ensemble needs copies of "
+                             "one architecture (different seeds only)")
+        bad = [type(c).__name__ for c in m.modules() if isinstance(c, _NOT_ENSEMBLABLE)]
+        if bad:
+            raise ValueError(f"models[{i}] has {bad[0]} layers, whose output depends on the batch or on "
+                             "randomness; train such models one by one with fit()")
+    return models
+
+
+def fit_ensemble(
+    models,
+    X,
+    y,
+    seeds,
+    *,
+    max_epochs: int = 5000,
+    lr: float = 0.01,
+    batch_size: Optional[int] = None,
+    lr_decay: Optional[float] = 0.5,
+    decay_steps: int = 2500,
+    weight_decay: float = 0.0,
+    target_accuracy: float = 1.0,
+    stop_at_target: bool = True,
+    device: str = "auto",
+    progress: Optional[bool] = None,
+    num_threads: Optional[int] = 1,
+    on_diverge: str = "raise",
+    on_member_done: Optional[Callable] = None,
+) -> list:
+    """Train several copies of one small architecture at once, each exactly as :func:`fit` would.
+
+    The members' parameters are stacked (``torch.func.stack_module_state``) and every step runs
+    all members in one batched forward and backward pass (``torch.func.vmap`` over
+    ``functional_call``), which removes most of the per-step overhead that dominates small
+    MLPs. Each member keeps what :func:`fit` gives a run: its own Adam moments (Adam is
+    element-wise, so one optimiser over the stacked tensors is one Adam per member), the same
+    learning-rate schedule, its own mini-batch order (``torch.randperm`` from
+    ``torch.Generator().manual_seed(seed)``, one permutation per epoch, as fit draws it), its own
+    convergence epoch. A member that reaches the target stops: its weights are copied back into
+    its model and it is removed from the stack (its Adam state sliced away), so it is neither
+    updated nor computed any further.
+
+    Parameters
+    ----------
+    models : list of nn.Module
+        Copies of one architecture (e.g. ``[models.mlp(2, 15, 9, seed=s) for s in seeds]``);
+        trained in place. No BatchNorm or dropout (their output depends on the batch or on
+        randomness): train those with :func:`fit`.
+    X, y : array-like
+        Training data shared by all members.
+    seeds : sequence of int
+        One per member: the seed :func:`fit` would get (mini-batch order).
+    max_epochs, lr, batch_size, lr_decay, decay_steps, weight_decay, target_accuracy, stop_at_target, device, progress
+        As in :func:`fit`, the same for every member.
+    num_threads : int, default 1
+        CPU threads for torch during training (restored afterwards).
+    on_diverge : {"raise", "censor"}, default "raise"
+        A member whose loss becomes NaN or inf: "raise" raises ``FloatingPointError`` as
+        :func:`fit` does; "censor" stops that member alone and returns it unconverged, with
+        ``params["diverged_at"]`` set to the epoch.
+    on_member_done : callable, optional
+        ``on_member_done(index, result)`` as soon as member ``index`` finishes (to save it
+        before the others are done).
+
+    Returns
+    -------
+    list of FitResult
+        One per member, in order, as :func:`fit` returns it (``history`` without test accuracy;
+        its ``seconds`` column is the ensemble's elapsed time, shared by the members).
+
+    Notes
+    -----
+    Batched matrix products may round differently from the one-model products of :func:`fit`,
+    so a member's trajectory can drift from fit's by float rounding, and its convergence epoch
+    with it; ``benchmarks/bench_training.py`` measures the agreement (see its output).
+    """
+    models = _check_ensemble_models(models)
+    X, y = validate_xy(X, y)
+    seeds = [int(s) for s in seeds]
+    if len(seeds) != len(models):
+        raise ValueError(f"pass one seed per model: {len(models)} models but {len(seeds)} seeds")
+    _check_options(max_epochs=max_epochs, lr=lr, batch_size=batch_size, lr_decay=lr_decay,
+                   decay_steps=decay_steps, target_accuracy=target_accuracy)
+    if on_diverge not in ("raise", "censor"):
+        raise ValueError(f"on_diverge must be 'raise' or 'censor', got {on_diverge!r}")
+    check_input_shape(models[0], X)
+    dev = resolve_device(device)
+    if num_threads is None or int(num_threads) < 1:
+        raise ValueError(f"num_threads must be a positive integer, got {num_threads}")
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(int(num_threads))
+    try:
+        return _fit_ensemble(models, X, y, seeds, dev, max_epochs=int(max_epochs), lr=lr, batch_size=batch_size,
+                             lr_decay=lr_decay, decay_steps=int(decay_steps), weight_decay=weight_decay,
+                             target_accuracy=target_accuracy, stop_at_target=stop_at_target, progress=progress,
+                             on_diverge=on_diverge, on_member_done=on_member_done)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+class _Stack:
+    """The active members' stacked parameters and their Adam optimiser."""
+
+    def __init__(self, params: dict, buffers: dict, lr: float, weight_decay: float, state: Optional[list] = None):
+        self.params = params
+        self.buffers = buffers
+        self.opt = torch.optim.Adam(list(params.values()), lr=lr, weight_decay=weight_decay)
+        if state is not None:
+            for p, st in zip(self.opt.param_groups[0]["params"], state):
+                if st:
+                    self.opt.state[p] = st
+
+    def keep(self, rows: torch.Tensor) -> "_Stack":
+        """A new stack holding only members ``rows`` (positions in this stack)."""
+        params, state = {}, []
+        for name, p in self.params.items():
+            params[name] = p.detach()[rows].clone().requires_grad_(True)
+            old = self.opt.state.get(p, {})
+            state.append({k: (v[rows].clone() if k != "step" else v.clone()) for k, v in old.items()})
+        buffers = {name: b[rows].clone() for name, b in self.buffers.items()}
+        lr, wd = self.opt.param_groups[0]["lr"], self.opt.param_groups[0]["weight_decay"]
+        return _Stack(params, buffers, lr, wd, state)
+
+
+def _fit_ensemble(models, X, y, seeds, dev, *, max_epochs, lr, batch_size, lr_decay, decay_steps, weight_decay,
+                  target_accuracy, stop_at_target, progress, on_diverge, on_member_done) -> list:
+    import copy
+
+    from torch.func import functional_call, stack_module_state, vmap
+    from tqdm.auto import tqdm
+
+    for m in models:
+        m.to(dev).train()
+    base = copy.deepcopy(models[0]).to("meta")
+    params, buffers = stack_module_state(models)
+    stack = _Stack(params, buffers, lr, weight_decay)
+
+    def forward(p, b, x):
+        return functional_call(base, (p, b), (x,))
+
+    Xt, yt = _as_tensor(X, torch.float32, dev), _as_tensor(y, torch.long, dev)
+    n = len(yt)
+    bs = n if batch_size is None else min(int(batch_size), n)
+    steps_per_epoch = math.ceil(n / bs)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    decay = 1.0 if lr_decay is None else float(lr_decay)
+    active = list(range(len(models)))  # member index of each row of the stack
+    rows: list = [[] for _ in models]
+    results: list = [None] * len(models)
+    step, t0 = 0, time.perf_counter()
+    params_common = dict(max_epochs=max_epochs, lr=lr, batch_size=batch_size, lr_decay=lr_decay,
+                         decay_steps=decay_steps, weight_decay=weight_decay, target_accuracy=target_accuracy,
+                         device=str(dev), trainer="fit_ensemble")
+
+    def finish(pos_list, converged_at, diverged_at=None):
+        nonlocal stack, active
+        for pos in pos_list:
+            member = active[pos]
+            state = {k: v[pos].detach().clone() for k, v in stack.params.items()}
+            state.update({k: v[pos].detach().clone() for k, v in stack.buffers.items()})
+            models[member].load_state_dict(state)
+            models[member].eval()
+            params = dict(params_common, seed=seeds[member])
+            if diverged_at is not None:
+                params["diverged_at"] = diverged_at
+            results[member] = FitResult(model=models[member], history=pd.DataFrame(rows[member]),
+                                        epochs_to_converge=converged_at.get(member), params=params)
+            if on_member_done is not None:
+                on_member_done(member, results[member])
+        keep = [i for i in range(len(active)) if i not in set(pos_list)]
+        active = [active[i] for i in keep]
+        if active:
+            stack = stack.keep(torch.tensor(keep, dtype=torch.long, device=dev))
+
+    converged_at: dict = {}
+    bar = tqdm(range(1, max_epochs + 1), desc=f"fit_ensemble ({len(models)})", unit="epoch",
+               disable=not _progress_enabled(progress), leave=False)
+    for epoch in bar:
+        totals = [0.0] * len(active)
+        orders = [torch.randperm(n, generator=gens[m]).to(dev) for m in active] if bs < n else None
+        i = 0
+        while i < steps_per_epoch:
+            if orders is None:
+                logits = vmap(forward, in_dims=(0, 0, None))(stack.params, stack.buffers, Xt)
+                yb = yt.expand(len(active), n)
+            else:
+                idx = torch.stack([o[i * bs:(i + 1) * bs] for o in orders])
+                logits = vmap(forward, in_dims=(0, 0, 0))(stack.params, stack.buffers, Xt[idx])
+                yb = yt[idx]
+            a, b, c = logits.shape
+            losses = nn.functional.cross_entropy(logits.reshape(a * b, c), yb.reshape(a * b),
+                                                 reduction="none").view(a, b).mean(1)
+            values = losses.detach().cpu().tolist()
+            bad = [pos for pos, v in enumerate(values) if not math.isfinite(v)]
+            if bad:
+                if on_diverge == "raise":
+                    raise FloatingPointError(
+                        f"training diverged at epoch {epoch} for seed {seeds[active[bad[0]]]} (loss "
+                        f"{values[bad[0]]}); lower lr (now {lr}) or standardise X")
+                finish(bad, converged_at, diverged_at=epoch)
+                if not active:
+                    break
+                orders = [o for pos, o in enumerate(orders) if pos not in set(bad)] if orders is not None else None
+                totals = [t for pos, t in enumerate(totals) if pos not in set(bad)]
+                continue  # the others take this step without the diverged members
+            for g in stack.opt.param_groups:
+                g["lr"] = lr * decay ** (step / decay_steps)
+            stack.opt.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            stack.opt.step()
+            step += 1
+            i += 1
+            totals = [t + v * b for t, v in zip(totals, values)]
+        if not active:
+            break
+        lr_now = lr * decay ** (step / decay_steps)
+        with torch.no_grad():
+            preds = torch.cat([vmap(forward, in_dims=(0, 0, None))(stack.params, stack.buffers, Xt[j:j + 8192])
+                               .argmax(-1) for j in range(0, n, 8192)], dim=1)
+            accs = (preds == yt).float().mean(1).tolist()
+        seconds = time.perf_counter() - t0
+        done = []
+        for pos, member in enumerate(active):
+            rows[member].append({"epoch": epoch, "loss": totals[pos] / n, "lr": lr_now, "train_accuracy": accs[pos],
+                                 "test_accuracy": float("nan"), "seconds": seconds})
+            if member not in converged_at and accs[pos] >= target_accuracy:
+                converged_at[member] = epoch
+                if stop_at_target:
+                    done.append(pos)
+        if done:
+            finish(done, converged_at)
+        if not active:
+            break
+        if epoch % 10 == 0 or epoch == 1:
+            bar.set_postfix(active=len(active))
+    bar.close()
+    if active:
+        finish(list(range(len(active))), converged_at)
+    return results

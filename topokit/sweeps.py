@@ -1,0 +1,786 @@
+"""Seeded training sweeps over activations x datasets x seeds: fast, cached per run, resumable.
+
+:func:`sweep` trains every (activation, dataset, seed) cell to the dataset's target accuracy and
+returns a tidy table, one row per run. Each dataset has a documented default **recipe**
+(:data:`RECIPES`, :class:`Recipe`): the net, the data parameters and the training options; a
+dataset entry of a sweep is a name (its recipe) or ``(name, {overrides})``.
+
+Contract
+--------
+A run of the sweep is exactly this plain call (``recipe = recipe(name, **overrides)``)::
+
+    X, y = data.load(name, "train", seed=recipe.data_seed, **recipe.data_params)
+    net = models.mlp(**recipe.net_params, activation=act, seed=seed)      # or models.cnn
+    training.fit(net, X, y, seed=seed, **recipe.fit_params)
+
+and gives the same ``epochs_to_converge``. The data seed is fixed per recipe (``data_seed``,
+default 0): all runs of a dataset see the same sample, and the run's seed sets the initial
+weights and the mini-batch order, so two activations compared over seeds 0..n-1 share both.
+
+Speed
+-----
+- Runs are spread over joblib workers (``n_jobs``), one torch thread each. The backend is
+  whatever joblib context is active (``with joblib.parallel_backend("loky", n_jobs=2): ...``,
+  or dask), never hard-coded.
+- MLP cells train their seeds together as one batched ensemble
+  (:func:`topokit.training.fit_ensemble`), with per-seed stopping; ``ensemble=False`` trains
+  them one by one with :func:`topokit.training.fit`. The trainer is part of each run's cache key.
+
+Cache
+-----
+Each run is stored on its own (:class:`topokit.cache.Cache`, kind ``"sweep-run"``) as soon as it
+finishes, keyed by its full configuration (dataset, data parameters and seed, net, activation,
+training options, seed, trainer, device) and by the source code of the modules that compute it
+(``training``, ``models``, ``activations``, ``data``, ``sweeps``). A rerun trains nothing; a
+larger sweep trains only the new cells; an interrupted sweep resumes where it stopped; a corrupt
+entry is recomputed. ``keep_models=True`` also stores each trained state dict
+(kind ``"sweep-model"``), which :func:`load_model` and :func:`sweep_topology` read.
+"""
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import math
+import numbers
+import time
+from dataclasses import dataclass, field
+from typing import Dict, Mapping, Optional
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import activations as _activations
+from . import data as _data
+from . import models as _models
+from . import training as _training
+from .cache import MISSING, Cache, code_version, make_key
+
+__all__ = [
+    "Recipe",
+    "RECIPES",
+    "DEFAULT_LADDER",
+    "FIT_OPTIONS",
+    "available_recipes",
+    "recipe",
+    "ladder_column",
+    "sweep",
+    "sweep_histories",
+    "sweep_topology",
+    "load_model",
+]
+
+#: Accuracies at which each run's first epoch is recorded (``epochs_to_<acc>`` columns).
+DEFAULT_LADDER = (0.90, 0.95, 0.99, 1.0)
+
+#: Options of :func:`topokit.training.fit` that a recipe sets (all of them, explicitly).
+FIT_OPTIONS = ("max_epochs", "lr", "batch_size", "lr_decay", "decay_steps", "weight_decay", "target_accuracy")
+
+_FIT_DEFAULTS = dict(max_epochs=5000, lr=0.01, batch_size=None, lr_decay=0.5, decay_steps=2500, weight_decay=0.0,
+                     target_accuracy=1.0)
+_NET_PARAMS = {
+    "mlp": ("in_dim", "width", "depth", "out_dim"),
+    "cnn": ("in_channels", "num_classes", "channels", "hidden", "batch_norm"),
+}
+_SWEEP_OPTIONS = ("n_jobs", "progress", "ensemble", "keep_models", "device")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one dataset is trained: the net, the data, the training options.
+
+    Attributes
+    ----------
+    dataset : str
+        A name from :func:`topokit.data.available_datasets`.
+    net : {"mlp", "cnn"}
+        The builder in :mod:`topokit.models`.
+    net_params : dict
+        Its arguments except activation and seed: ``in_dim, width, depth, out_dim`` for an MLP;
+        ``in_channels, num_classes, channels, hidden, batch_norm`` for a CNN.
+    data_params : dict
+        Passed to :func:`topokit.data.load` (e.g. ``size``, ``classes``, ``max_per_class``,
+        ``image_size``).
+    fit_params : dict
+        The options of :func:`topokit.training.fit`, every one of :data:`FIT_OPTIONS`.
+    ladder : tuple of float
+        Accuracies whose first epoch each run records (``epochs_to_0.90`` ...).
+    data_seed : int
+        Seed of the training sample, the same for every run (runs differ by their own seed).
+    topology_k : int
+        k of the kNN-geodesic Betti numbers (:func:`topokit.topology.layer_betti`) for
+        :func:`sweep_topology` (Naitzat's 14 for D-I, 35 for D-II and D-III).
+    provisional : bool
+        True while the values are placeholders not yet validated by measurement.
+    notes : str
+        Where the values come from (measurements, with dates and numbers).
+    """
+
+    dataset: str
+    net: str
+    net_params: dict
+    data_params: dict = field(default_factory=dict)
+    fit_params: dict = field(default_factory=lambda: dict(_FIT_DEFAULTS))
+    ladder: tuple = DEFAULT_LADDER
+    data_seed: int = 0
+    topology_k: int = 14
+    provisional: bool = True
+    notes: str = ""
+
+    @property
+    def label(self) -> str:
+        """Short name of the net, e.g. ``"mlp 2-15x9-2"`` or ``"cnn 1-(16,32,64)-64-2"``."""
+        p = self.net_params
+        if self.net == "mlp":
+            return f"mlp {p['in_dim']}-{p['width']}x{p['depth']}-{p.get('out_dim', 2)}"
+        ch = ",".join(str(c) for c in p.get("channels", (16, 32, 64)))
+        return f"cnn {p['in_channels']}-({ch})-{p.get('hidden', 64)}-{p.get('num_classes', 2)}"
+
+    def build(self, activation: str = "relu", seed: Optional[int] = None):
+        """The recipe's net with this activation and initial-weight seed."""
+        builder = _models.mlp if self.net == "mlp" else _models.cnn
+        return builder(**self.net_params, activation=activation, seed=seed)
+
+    def load(self, split: str = "train"):
+        """The recipe's data split (seeded by ``data_seed``)."""
+        return _data.load(self.dataset, split, seed=self.data_seed, **self.data_params)
+
+    def homology_split(self) -> str:
+        """Split on which topology is measured: "homology" for synthetic sets, else "test"."""
+        return "homology" if self.dataset in _data.SYNTHETIC else "test"
+
+    def config(self) -> dict:
+        """JSON-able description of everything that determines a run (activation and seed aside)."""
+        return {"dataset": self.dataset, "data": dict(self.data_params), "data_seed": self.data_seed,
+                "net": {"kind": self.net, **self.net_params}, "fit": {k: self.fit_params[k] for k in FIT_OPTIONS}}
+
+
+def _fit(**overrides) -> dict:
+    return dict(_FIT_DEFAULTS, **overrides)
+
+
+_MEASURED_D1 = ("Measured on main (2026-11): the 2-15x9-2 ReLU net reaches 100% training accuracy in "
+                "284-927 epochs on seeds 0-9 with fit's defaults; tanh in 551-1015.")
+_PLACEHOLDER = "PROVISIONAL placeholder, not yet measured: to be replaced by a recipe found by measurement."
+
+# ============================================================================================
+# RECIPES: per-dataset defaults. Replace values here (and set provisional=False with the
+# measurement in notes) when a recipe is measured; keep this block self-contained.
+# ============================================================================================
+RECIPES: Dict[str, Recipe] = {
+    "D-I": Recipe(
+        "D-I", "mlp", dict(in_dim=2, width=15, depth=9, out_dim=2), {}, _fit(), topology_k=14,
+        provisional=False, notes="Naitzat et al.'s 2-15x9-2 net, Adam lr 0.01 full batch, rate halved every "
+        "2,500 steps, cap 5,000 epochs, target 100%. " + _MEASURED_D1),
+    "D-II": Recipe(
+        "D-II", "mlp", dict(in_dim=3, width=15, depth=9, out_dim=2), {"size": 0.25}, _fit(), topology_k=35,
+        notes=_PLACEHOLDER + " 3-15x9-2 on a quarter of the default points (11,250)."),
+    "D-III": Recipe(
+        "D-III", "mlp", dict(in_dim=3, width=15, depth=9, out_dim=2), {"size": 0.25}, _fit(), topology_k=35,
+        notes=_PLACEHOLDER + " 3-15x9-2 on a quarter of the default points (9,450)."),
+    "D-I-grid": Recipe(
+        "D-I-grid", "mlp", dict(in_dim=2, width=30, depth=9, out_dim=2), {"g": 13, "size": 0.1},
+        _fit(target_accuracy=0.99), notes=_PLACEHOLDER + " The 2-15x9-2 net with fit's defaults did not "
+        "reach 100% in 5,000 epochs on a 9-target set; wider net, 99% target."),
+    "checkerboard": Recipe(
+        "checkerboard", "mlp", dict(in_dim=2, width=30, depth=9, out_dim=2), {"c": 18, "size": 0.1},
+        _fit(target_accuracy=0.99), notes=_PLACEHOLDER + " Wider net, 99% target."),
+    "fashion-mnist": Recipe(
+        "fashion-mnist", "cnn", dict(in_channels=1, num_classes=2, channels=(8, 16), hidden=16, batch_norm=True),
+        {"classes": ("Pullover", "Coat"), "max_per_class": 1000},
+        _fit(lr=0.001, batch_size=64, max_epochs=60, lr_decay=None, target_accuracy=0.98),
+        notes=_PLACEHOLDER + " A small CNN on 2,000 training images, mini-batches of 64."),
+    "cifar10": Recipe(
+        "cifar10", "cnn", dict(in_channels=3, num_classes=2, channels=(16, 32), hidden=32, batch_norm=True),
+        {"classes": ("cat", "dog"), "max_per_class": 1000},
+        _fit(lr=0.001, batch_size=64, max_epochs=60, lr_decay=None, target_accuracy=0.95),
+        notes=_PLACEHOLDER + " Cat vs dog, 2,000 training images."),
+    "cats-vs-dogs": Recipe(
+        "cats-vs-dogs", "cnn", dict(in_channels=3, num_classes=2, channels=(16, 32, 64), hidden=32, batch_norm=True),
+        {"image_size": 32, "max_per_class": 1000},
+        _fit(lr=0.001, batch_size=64, max_epochs=60, lr_decay=None, target_accuracy=0.95),
+        notes=_PLACEHOLDER + " The filtered set (1,000 per class) at 32x32."),
+    "digits": Recipe(
+        "digits", "cnn", dict(in_channels=1, num_classes=2, channels=(8, 16), hidden=16, batch_norm=True),
+        {"classes": (3, 8)}, _fit(lr=0.01, batch_size=32, max_epochs=30, lr_decay=None, target_accuracy=1.0),
+        notes=_PLACEHOLDER + " scikit-learn's 8x8 digits 3 vs 8 (always available; used by tests)."),
+}
+# ============================================================================================
+# end of RECIPES
+# ============================================================================================
+
+
+def available_recipes() -> list[str]:
+    """Dataset names that have a recipe."""
+    return list(RECIPES)
+
+
+def ladder_column(accuracy: float) -> str:
+    """Column name of a ladder accuracy: ``0.9 -> "epochs_to_0.90"``, ``1.0 -> "epochs_to_1.00"``."""
+    a = float(accuracy)
+    return f"epochs_to_{a:.2f}" if round(a, 2) == a else f"epochs_to_{a:g}"
+
+
+def _canonical_dataset(name) -> str:
+    if not isinstance(name, str):
+        raise ValueError(f"a dataset entry must be a name or (name, params), got {name!r}; "
+                         f"choose a name from: {', '.join(RECIPES)}")
+    key = name if name in RECIPES else _data._ALIASES.get(name.strip().lower().replace(" ", "-"))
+    if key not in RECIPES:
+        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(RECIPES)}")
+    return key
+
+
+def _check_positive_int(value, what: str, fix: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}; {fix}")
+    return int(value)
+
+
+def _check_fraction(value, what: str, fix: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 1:
+        raise ValueError(f"{what} must be in (0, 1], got {value!r}; {fix}")
+    return float(value)
+
+
+def _check_fit_params(fit: dict) -> dict:
+    fit = dict(fit)
+    fit["max_epochs"] = _check_positive_int(fit["max_epochs"], "max_epochs (the epoch cap)",
+                                            "pass e.g. max_epochs=5000")
+    fit["target_accuracy"] = _check_fraction(fit["target_accuracy"], "target_accuracy",
+                                             "pass a training accuracy such as 1.0 or 0.99")
+    if isinstance(fit["lr"], bool) or not isinstance(fit["lr"], numbers.Real) or not fit["lr"] > 0:
+        raise ValueError(f"lr must be a positive number, got {fit['lr']!r}; pass e.g. lr=0.01")
+    fit["lr"] = float(fit["lr"])
+    if fit["batch_size"] is not None:
+        fit["batch_size"] = _check_positive_int(fit["batch_size"], "batch_size",
+                                                "pass a number of samples, or None for full batch")
+    if fit["lr_decay"] is not None:
+        fit["lr_decay"] = _check_fraction(fit["lr_decay"], "lr_decay", "pass e.g. 0.5, or None for a constant rate")
+    fit["decay_steps"] = _check_positive_int(fit["decay_steps"], "decay_steps", "pass e.g. 2500")
+    if not isinstance(fit["weight_decay"], numbers.Real) or fit["weight_decay"] < 0:
+        raise ValueError(f"weight_decay must be >= 0, got {fit['weight_decay']!r}")
+    fit["weight_decay"] = float(fit["weight_decay"])
+    return fit
+
+
+def _jsonable(value):
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def recipe(name: str, **overrides) -> Recipe:
+    """A dataset's recipe (:data:`RECIPES`), with some values overridden.
+
+    Parameters
+    ----------
+    name : str
+        A dataset with a recipe (:func:`available_recipes`); aliases such as ``"d1"`` work.
+    **overrides
+        Any net parameter of the recipe's net (``width``, ``depth``, ``channels`` ...), any
+        training option in :data:`FIT_OPTIONS` (``lr``, ``max_epochs``, ``target_accuracy``
+        ...), ``ladder``, ``data_seed``, ``topology_k``, or any parameter of the dataset in
+        :func:`topokit.data.load` (``size``, ``n``, ``classes``, ``max_per_class``,
+        ``image_size`` ...).
+
+    Raises
+    ------
+    ValueError
+        Unknown dataset (the message lists the choices), unknown override (the message lists
+        what this recipe accepts), or a bad value (cap below 1, target accuracy outside (0, 1],
+        non-positive learning rate ...).
+
+    Examples
+    --------
+    >>> recipe("D-I").label
+    'mlp 2-15x9-2'
+    >>> recipe("D-I", lr=0.005, width=25).fit_params["lr"]
+    0.005
+    """
+    base = RECIPES[_canonical_dataset(name)]
+    net_keys = _NET_PARAMS[base.net]
+    data_keys = set(inspect.signature(_data.DATASETS[base.dataset]).parameters) - {"split", "seed"}
+    net, fit, dat = dict(base.net_params), dict(base.fit_params), dict(base.data_params)
+    extra = {}
+    for key, value in overrides.items():
+        if key in FIT_OPTIONS:
+            fit[key] = value
+        elif key in net_keys:
+            net[key] = tuple(value) if key == "channels" else value
+        elif key in ("ladder", "data_seed", "topology_k"):
+            extra[key] = value
+        elif key in data_keys:
+            dat[key] = tuple(value) if isinstance(value, list) else value
+        else:
+            raise ValueError(
+                f"unknown option {key!r} for the {base.dataset!r} recipe; it accepts net parameters "
+                f"({', '.join(net_keys)}), training options ({', '.join(FIT_OPTIONS)}), ladder, data_seed, "
+                f"topology_k and data parameters ({', '.join(sorted(data_keys))})")
+    fit = _check_fit_params(fit)
+    ladder = extra.get("ladder", base.ladder)
+    if isinstance(ladder, (str, bytes)) or not hasattr(ladder, "__iter__") or not list(ladder):
+        raise ValueError(f"ladder must be a non-empty list of accuracies in (0, 1], got {ladder!r}")
+    ladder = tuple(sorted({_check_fraction(a, "each ladder accuracy", "e.g. ladder=(0.9, 0.95, 0.99, 1.0)")
+                           for a in ladder}))
+    data_seed = extra.get("data_seed", base.data_seed)
+    if isinstance(data_seed, bool) or not isinstance(data_seed, numbers.Integral) or data_seed < 0:
+        raise ValueError(f"data_seed must be a non-negative integer, got {data_seed!r}")
+    topology_k = _check_positive_int(extra.get("topology_k", base.topology_k), "topology_k", "e.g. 14")
+    changed = bool(overrides)
+    return dataclasses.replace(base, net_params=net, fit_params=fit, data_params=dat, ladder=ladder,
+                               data_seed=int(data_seed), topology_k=topology_k,
+                               notes=base.notes + (" (with overrides)" if changed else ""))
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _check_activations(activations) -> list[str]:
+    if isinstance(activations, str):
+        activations = [activations]
+    activations = list(activations) if activations is not None else []
+    if not activations:
+        raise ValueError("activations is empty; pass at least one name, e.g. ['relu', 'tanh']; choose from: "
+                         + ", ".join(_activations.available_activations()))
+    out = []
+    for a in activations:
+        if not isinstance(a, str):
+            raise ValueError(f"activations must be registered names (strings), got {a!r}; choose from: "
+                             + ", ".join(_activations.available_activations()))
+        _activations.get_activation(a)  # unknown names raise, listing the choices
+        key = a.strip().lower().replace("-", "_")
+        if key not in out:
+            out.append(key)
+    return out
+
+
+def _check_seeds(seeds) -> list[int]:
+    if isinstance(seeds, numbers.Integral) and not isinstance(seeds, bool):
+        raise ValueError(f"seeds must be a list of seeds, got the number {seeds}; pass e.g. range({seeds})")
+    seeds = list(seeds) if seeds is not None else []
+    if not seeds:
+        raise ValueError("seeds is empty: no run would be trained; pass e.g. seeds=range(10)")
+    out = []
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0:
+            raise ValueError(f"seeds must be non-negative integers, got {s!r}; pass e.g. seeds=range(10)")
+        if int(s) not in out:
+            out.append(int(s))
+    return out
+
+
+def _check_datasets(datasets, options: dict) -> list[Recipe]:
+    if isinstance(datasets, str) or (isinstance(datasets, tuple) and len(datasets) == 2
+                                     and isinstance(datasets[1], Mapping)):
+        datasets = [datasets]
+    datasets = list(datasets) if datasets is not None else []
+    if not datasets:
+        raise ValueError(f"datasets is empty; pass names or (name, params) pairs, e.g. ['D-I']; choose from: "
+                         f"{', '.join(RECIPES)}")
+    recipes = []
+    for entry in datasets:
+        if isinstance(entry, (tuple, list)) and len(entry) == 2 and isinstance(entry[1], Mapping):
+            name, params = entry
+        elif isinstance(entry, str):
+            name, params = entry, {}
+        else:
+            raise ValueError(f"a dataset entry must be a name or (name, params dict), got {entry!r}")
+        r = recipe(name, **{**options, **dict(params)})
+        if r not in recipes:
+            recipes.append(r)
+    return recipes
+
+
+# ----------------------------------------------------------------------------- runs
+
+
+def _code() -> str:
+    from . import sweeps as _self
+
+    return code_version(_training, _models, _activations, _data, _self)
+
+
+def _run_config(r: Recipe, activation: str, seed: int, trainer: str, device: str) -> dict:
+    cfg = r.config()
+    cfg["net"] = dict(cfg["net"], activation=activation)
+    return _jsonable({**cfg, "seed": seed, "trainer": trainer, "device": device})
+
+
+def _config_id(r: Recipe, trainer: str, device: str) -> str:
+    return make_key(_jsonable({**r.config(), "trainer": trainer, "device": device}), code=["-"])[:12]
+
+
+def _trainer(r: Recipe, ensemble) -> str:
+    if ensemble is None:
+        ensemble = r.net == "mlp"
+    if ensemble and r.net != "mlp":
+        raise ValueError(f"ensemble=True needs an MLP; the {r.dataset!r} recipe uses a {r.net} (BatchNorm): "
+                         "pass ensemble=None or False")
+    return "fit_ensemble" if ensemble else "fit"
+
+
+def _payload(result, seconds: float, test_accuracy: float) -> dict:
+    h = result.history
+    return {
+        "epochs_to_converge": result.epochs_to_converge,
+        "epochs_run": int(len(h)),
+        "train_accuracy": result.final_train_accuracy,
+        "test_accuracy": test_accuracy,
+        "seconds": float(seconds),
+        "diverged_at": result.params.get("diverged_at"),
+        "history": {"loss": [float(v) for v in h["loss"]], "train_accuracy": [float(v) for v in h["train_accuracy"]]},
+    }
+
+
+def _model_payload(model) -> dict:
+    return {"state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}}
+
+
+def _train_task(r: Recipe, activation: str, seeds: list, keys: list, arrays: tuple, cache_dir, trainer: str,
+                device: str, keep_models: bool) -> list:
+    """Train the given seeds of one cell, store each run as it finishes, return [(seed, payload)]."""
+    X, y, X_test, y_test = arrays
+    cache = Cache(cache_dir)
+    out = {}
+    nets = [r.build(activation, seed=s) for s in seeds]
+
+    def store(i, result, seconds):
+        test_acc = _training.accuracy(result.model, X_test, y_test) if X_test is not None else float("nan")
+        payload = _payload(result, seconds, test_acc)
+        cache.put("sweep-run", keys[i], payload, config={"run": keys[i]})
+        if keep_models:
+            cache.put("sweep-model", keys[i], _model_payload(result.model), config={"run": keys[i]})
+        out[seeds[i]] = payload
+
+    fit_opts = dict(r.fit_params, device=device, progress=False, num_threads=1)
+    if trainer == "fit_ensemble":
+        t0 = time.perf_counter()
+        results = _training.fit_ensemble(nets, X, y, seeds, on_diverge="censor", **fit_opts)
+        total = time.perf_counter() - t0
+        member_epochs = sum(len(res.history) for res in results) or 1
+        for i, res in enumerate(results):
+            # the ensemble's time, attributed to members in proportion to the epochs they ran
+            store(i, res, total * len(res.history) / member_epochs)
+    else:
+        for i, (net, s) in enumerate(zip(nets, seeds)):
+            t0 = time.perf_counter()
+            try:
+                res = _training.fit(net, X, y, seed=s, **fit_opts)
+            except FloatingPointError as exc:
+                res = _training.FitResult(model=net, history=pd.DataFrame(
+                    columns=["epoch", "loss", "lr", "train_accuracy", "test_accuracy", "seconds"]),
+                    epochs_to_converge=None, params={"diverged_at": str(exc)})
+            store(i, res, time.perf_counter() - t0)
+    return [(s, out[s]) for s in seeds]
+
+
+def _row(r: Recipe, activation: str, seed: int, trainer: str, device: str, payload: dict) -> dict:
+    e = payload["epochs_to_converge"]
+    row = {
+        "activation": activation, "dataset": r.dataset, "seed": seed,
+        "epochs_to_converge": float(e) if e is not None else math.nan,
+        "converged": e is not None,
+        "epochs_run": payload["epochs_run"],
+        "train_accuracy": payload["train_accuracy"],
+        "test_accuracy": payload["test_accuracy"],
+        "seconds": payload["seconds"],
+        "diverged": payload.get("diverged_at") is not None,
+    }
+    acc = np.asarray(payload["history"]["train_accuracy"], float)
+    for a in r.ladder:
+        hit = np.flatnonzero(acc >= a)
+        row[ladder_column(a)] = float(hit[0] + 1) if hit.size else math.nan
+    row.update({"net": r.label, **{k: r.fit_params[k] for k in FIT_OPTIONS},
+                "data_params": json.dumps(_jsonable(r.data_params), sort_keys=True), "data_seed": r.data_seed,
+                "trainer": trainer, "device": device, "config_id": _config_id(r, trainer, device)})
+    return row
+
+
+def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progress=None, ensemble=None,
+             keep_models=False, device="cpu", **options):
+    """Validate, train what is missing, and return [(recipe, activation, seed, trainer, device, key, payload)]."""
+    activations = _check_activations(activations)
+    seeds = _check_seeds(seeds)
+    recipes = _check_datasets(datasets, options)
+    dev = str(_training.resolve_device(device).type)
+    cache = Cache(cache_dir)  # an unwritable folder raises OSError here, before any training
+    code = _code()
+
+    runs, missing = [], {}
+    for r in recipes:
+        trainer = _trainer(r, ensemble)
+        for act in activations:
+            for s in seeds:
+                key = make_key(_run_config(r, act, s, trainer, dev), code=[code])
+                payload = cache.get("sweep-run", key)
+                if payload is MISSING or (keep_models and cache.get("sweep-model", key) is MISSING):
+                    payload = None
+                runs.append([r, act, s, trainer, dev, key, payload])
+                if payload is None:
+                    missing.setdefault((recipes.index(r), act), []).append(len(runs) - 1)
+
+    arrays = {}
+    for (ri, act) in missing:  # load data and check the net takes it, before any training
+        r = recipes[ri]
+        if ri not in arrays:
+            train = r.load("train")
+            try:
+                test = r.load("test")
+                test_xy = (test.X, test.y)
+            except ValueError:
+                test_xy = (None, None)
+            _training.check_input_shape(r.build("relu", seed=0), train.X)
+            arrays[ri] = (train.X, train.y) + test_xy
+
+    tasks = []
+    for (ri, act), idx in missing.items():
+        r, trainer = recipes[ri], runs[idx[0]][3]
+        groups = [idx] if trainer == "fit_ensemble" else [[i] for i in idx]
+        for g in groups:
+            tasks.append((g, r, act))
+
+    show = _training._progress_enabled(progress)
+    cells: dict = {}
+    for i, run in enumerate(runs):
+        cells.setdefault((id(run[0]), run[1]), []).append(i)
+    remaining = {cell: sum(runs[i][6] is None for i in idx) for cell, idx in cells.items()}
+    cell_time = {cell: 0.0 for cell in cells}
+
+    def summary(cell):
+        idx = cells[cell]
+        r, act = runs[idx[0]][0], runs[idx[0]][1]
+        eps = [runs[i][6]["epochs_to_converge"] for i in idx]
+        conv = [e for e in eps if e is not None]
+        med = f"median {np.median(conv):.0f} epochs ({min(conv)}-{max(conv)})" if conv else "no run converged"
+        new = any(len(runs[i]) > 7 for i in idx)
+        how = f"{cell_time[cell]:.1f} s" if new else "cached"
+        return (f"{r.dataset} [{r.label}, lr={r.fit_params['lr']:g}, cap={r.fit_params['max_epochs']}] {act}: "
+                f"{len(conv)}/{len(eps)} reached {r.fit_params['target_accuracy']:.0%}, {med}; {how}")
+
+    if show:
+        for cell, left in remaining.items():
+            if left == 0:
+                _write(summary(cell))
+    if tasks:
+        from joblib import Parallel, delayed
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=sum(len(g) for g, _, _ in tasks), desc="sweep", unit="run", disable=not show)
+        jobs = (delayed(_timed_task)(r, act, [runs[i][2] for i in g], [runs[i][5] for i in g], arrays[recipes.index(r)],
+                                     cache.directory, runs[g[0]][3], dev, keep_models, g)
+                for g, r, act in tasks)
+        try:
+            for g, results, seconds in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
+                for i, (_, payload) in zip(g, results):
+                    runs[i][6] = payload
+                    runs[i].append(True)
+                cell = (id(runs[g[0]][0]), runs[g[0]][1])
+                cell_time[cell] += seconds
+                remaining[cell] -= len(g)
+                bar.update(len(g))
+                if show and remaining[cell] == 0:
+                    bar.write(summary(cell))
+        finally:
+            bar.close()
+    return runs
+
+
+def _write(line: str) -> None:
+    from tqdm.auto import tqdm
+
+    tqdm.write(line)
+
+
+def _timed_task(r, act, seeds, keys, arrays, cache_dir, trainer, device, keep_models, g):
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    results = _train_task(r, act, seeds, keys, arrays, cache_dir, trainer, device, keep_models)
+    return g, results, time.perf_counter() - t0
+
+
+def sweep(activations, datasets, seeds, *, cache_dir=None, n_jobs: Optional[int] = None,
+          progress: Optional[bool] = None, ensemble: Optional[bool] = None, keep_models: bool = False,
+          device: str = "cpu", **options) -> pd.DataFrame:
+    """Train every (activation, dataset, seed) run to its target accuracy; one table row per run.
+
+    Parameters
+    ----------
+    activations : str or list of str
+        Registered activation names (:func:`topokit.activations.available_activations`).
+    datasets : str, (str, dict), or a list of them
+        Dataset names with a recipe (:data:`RECIPES`), or ``(name, overrides)`` pairs, e.g.
+        ``[("D-I", {"lr": 0.005}), "D-II"]``; overrides are anything :func:`recipe` accepts.
+    seeds : iterable of int
+        Seeds of the runs (initial weights and mini-batch order), e.g. ``range(10)``.
+    cache_dir : path, optional
+        Folder of the run cache; default the project's cache (:func:`topokit.cache.default_cache_dir`).
+    n_jobs : int, optional
+        joblib workers over runs (ensemble cells count as one task); None: 1, unless a joblib
+        context (``joblib.parallel_backend``) says otherwise. Each worker uses one torch thread.
+    progress : bool, optional
+        A bar over runs and one summary line per finished cell; default on unless
+        ``TOPOKIT_PROGRESS=0``.
+    ensemble : bool, optional
+        Train the seeds of an MLP cell as one batched ensemble
+        (:func:`topokit.training.fit_ensemble`). Default (None): yes for MLPs, no for CNNs.
+    keep_models : bool, default False
+        Also cache each trained state dict (for :func:`load_model`, :func:`sweep_topology`).
+    device : str, default "cpu"
+        Where runs train; part of each run's cache key.
+    **options
+        Overrides applied to every dataset's recipe (``lr``, ``max_epochs``, ``target_accuracy``,
+        ``batch_size``, ``width``, ``size``, ``ladder`` ... see :func:`recipe`). A dataset's
+        own ``(name, overrides)`` win over these.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per run, ordered by dataset, activation, seed. Columns: ``activation, dataset,
+        seed, epochs_to_converge`` (NaN when the run never reached the target: censored at
+        ``max_epochs``), ``converged, epochs_run, train_accuracy`` (at the last epoch),
+        ``test_accuracy`` (of the returned weights on the dataset's test split), ``seconds``
+        (training wall time; for ensemble runs, the ensemble's time shared in proportion to the
+        epochs each member ran), ``diverged`` (the loss became NaN/inf: the run is censored),
+        one ``epochs_to_<acc>`` column per ladder accuracy (:func:`ladder_column`; NaN if never
+        reached), and the configuration: ``net, max_epochs, lr, batch_size, lr_decay,
+        decay_steps, weight_decay, target_accuracy, data_params`` (JSON), ``data_seed,
+        trainer, device, config_id`` (equal for runs that differ only in activation and seed).
+
+    Raises
+    ------
+    ValueError
+        Before any training: unknown activation or dataset names, an empty list of seeds or
+        activations, a cap (``max_epochs``) below 1, a target accuracy outside (0, 1], any
+        other bad recipe value, a net that does not fit the data.
+    OSError
+        The cache folder cannot be written (the message names it and the fix).
+
+    Examples
+    --------
+    >>> table = sweep(["relu", "tanh"], ["D-I"], range(10))  # doctest: +SKIP
+    >>> table.groupby("activation").epochs_to_converge.median()  # doctest: +SKIP
+    """
+    runs = _collect(activations, datasets, seeds, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress,
+                    ensemble=ensemble, keep_models=keep_models, device=device, **options)
+    rows = [_row(r, act, s, trainer, dev, payload) for r, act, s, trainer, dev, _, payload, *_ in runs]
+    return pd.DataFrame(rows)
+
+
+def sweep_histories(activations, datasets, seeds, **kwargs) -> pd.DataFrame:
+    """Per-epoch training curves of the runs of :func:`sweep` (same arguments; trains what is missing).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (run, epoch): ``activation, dataset, seed, config_id, epoch, loss,
+        train_accuracy``.
+    """
+    runs = _collect(activations, datasets, seeds, **kwargs)
+    frames = []
+    for r, act, s, trainer, dev, _, payload, *_ in runs:
+        h = payload["history"]
+        frames.append(pd.DataFrame({"activation": act, "dataset": r.dataset, "seed": s,
+                                    "config_id": _config_id(r, trainer, dev),
+                                    "epoch": np.arange(1, len(h["loss"]) + 1), "loss": h["loss"],
+                                    "train_accuracy": h["train_accuracy"]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def load_model(activation: str, dataset, seed: int, *, cache_dir=None, **kwargs):
+    """The trained net of one sweep run (trained and cached if needed), in eval mode on the CPU.
+
+    Arguments as for :func:`sweep`, with one activation, one dataset entry and one seed.
+    """
+    runs = _collect([activation], [dataset], [seed], cache_dir=cache_dir, keep_models=True, **kwargs)
+    return _model_from_cache(Cache(cache_dir), runs[0])
+
+
+def _model_from_cache(cache: Cache, run):
+    r, act, s, _, _, key, _ = run[:7]
+    stored = cache.get("sweep-model", key)
+    if stored is MISSING:
+        raise RuntimeError(f"the trained model of {r.dataset}/{act}/seed {s} vanished from the cache; run again")
+    net = r.build(act, seed=s)
+    net.load_state_dict(stored["state_dict"])
+    return net.eval()
+
+
+def sweep_topology(activations, datasets, seeds, *, cache_dir=None, k: Optional[int] = None, scale: float = 2,
+                   max_dim: int = 1, max_points: Optional[int] = None, n_jobs: Optional[int] = None,
+                   progress: Optional[bool] = None, **kwargs) -> pd.DataFrame:
+    """Per-layer, per-class Betti numbers of every sweep run's trained net (omega per layer).
+
+    Trains (or loads from the cache) the runs of :func:`sweep` with ``keep_models=True``, then
+    runs :func:`topokit.topology.layer_betti` on each net over the dataset's homology split
+    (:meth:`Recipe.homology_split`: "homology" for synthetic sets, "test" for images), each
+    result cached (kind ``"sweep-topology"``). Runs that never converged are measured at their
+    last epoch and flagged by ``converged`` (Naitzat et al. measured converged nets only: filter
+    on it to do the same, but count what you drop).
+
+    Parameters
+    ----------
+    activations, datasets, seeds, cache_dir, n_jobs, progress, **kwargs
+        As for :func:`sweep`.
+    k : int, optional
+        kNN neighbours counting the point itself; default the recipe's ``topology_k``.
+    scale, max_dim, max_points
+        As for :func:`topokit.topology.layer_betti` (``max_points`` subsamples each class).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``layer_betti``'s columns (``layer, layer_name, label, n_points, dim, betti, omega``)
+        prefixed by ``activation, dataset, seed, config_id, converged, epochs_to_converge``.
+    """
+    from joblib import Parallel, delayed
+
+    runs = _collect(activations, datasets, seeds, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress,
+                    keep_models=True, **kwargs)
+    cache = Cache(cache_dir)
+    code = _code()
+    jobs, keys = [], []
+    for run in runs:
+        r = run[0]
+        params = dict(k=int(k) if k is not None else r.topology_k, scale=float(scale), max_dim=int(max_dim),
+                      max_points=max_points)
+        keys.append((run, params))
+        jobs.append(delayed(_topology_task)(cache.directory, run, params, code))
+    frames = Parallel(n_jobs=n_jobs)(jobs)
+    out = []
+    for (run, _), frame in zip(keys, frames):
+        r, act, s, trainer, dev, _, payload = run[:7]
+        e = payload["epochs_to_converge"]
+        frame = frame.copy()
+        frame.insert(0, "epochs_to_converge", float(e) if e is not None else math.nan)
+        frame.insert(0, "converged", e is not None)
+        frame.insert(0, "config_id", _config_id(r, trainer, dev))
+        frame.insert(0, "seed", s)
+        frame.insert(0, "dataset", r.dataset)
+        frame.insert(0, "activation", act)
+        out.append(frame)
+    return pd.concat(out, ignore_index=True)
+
+
+def _topology_task(cache_dir, run, params: dict, code: str) -> pd.DataFrame:
+    from . import topology as _topology
+
+    torch.set_num_threads(1)
+    cache = Cache(cache_dir)
+    r, key = run[0], run[5]
+
+    def compute():
+        net = _model_from_cache(cache, run)
+        hom = r.load(r.homology_split())
+        return _topology.layer_betti(net, hom.X, hom.y, n_jobs=1, seed=0, **params)
+
+    return cache.memo("sweep-topology", {"run": key, **params}, compute, code=[code, _topology_source()])
+
+
+def _topology_source() -> str:
+    from . import topology as _topology
+
+    return code_version(_topology)
