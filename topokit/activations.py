@@ -221,3 +221,31 @@ def parse_member(name: str) -> Optional[Tuple[float, float]]:
     w, s = (g.replace("_", "-") for g in m.groups())
     s = "-" + s[1:] if s.startswith("m") else s
     return float(w), float(s)
+
+
+#: Parameters of the frozen topological activation ``topo`` (selected by
+#: :func:`topokit.selection.select_topo` on the selection sets in the default mode, 2026-11-24).
+TOPO_PARAMS = {"w": 0.1, "s": -0.5}
+
+
+class TopoActivation(Collapse):
+    """The project's topological activation ``topo``: ``f(x) = max(x - 0.1, 0) - 0.5 * min(x + 0.1, 0)``.
+
+    The member ``w = 0.1, s = -0.5`` of the collapse family (:class:`Collapse`,
+    ``f(x) = max(x - w, 0) + s * min(x + w, 0)``): ``x - 0.1`` for ``x > 0.1``, ``0`` on the dead
+    zone ``[-0.1, 0.1]``, ``-0.5 (x + 0.1)`` for ``x < -0.1``. It collapses the dead zone to a
+    point and folds the negative half-line back onto the positive one (slope -0.5), so it is
+    non-injective everywhere outside ``(-0.1, 0.1)``: each value ``y > 0`` has two preimages.
+
+    Selected on the selection sets only (a 5x5 checkerboard and a 3x3 grid of disks, see
+    :mod:`topokit.selection`) by the rule there: largest speed-up over ReLU (1.61x in Kaplan-Meier
+    median epochs, geometric mean over the two sets, each activation at its best learning rate
+    of the same grid) among members that are non-injective, new, converge in >= 80% of runs and
+    reduce Betti numbers per layer at least as fast as ReLU (omega ratio 0.33 against ReLU's 0.41).
+    """
+
+    def __init__(self):
+        super().__init__(**TOPO_PARAMS)
+
+
+ACTIVATIONS["topo"] = TopoActivation

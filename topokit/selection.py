@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Dict, Mapping, Optional, Sequence
+from typing import Dict, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -46,6 +46,8 @@ __all__ = [
     "SELECTION_DATASETS",
     "Selection",
     "compare",
+    "explorer_frames",
+    "km_curves",
     "omega_ratio",
     "scaled_lr",
     "select_topo",
@@ -318,3 +320,71 @@ def compare(runs: pd.DataFrame, candidate: str = "topo", baselines: Sequence[str
                          "candidate_test_accuracy": float(cand.test_accuracy.mean()),
                          "verdict": _stats.verdict(sp.ratio, sp.low, sp.high, claimed=claimed)})
     return pd.DataFrame(rows)
+
+
+def km_curves(runs: pd.DataFrame) -> pd.DataFrame:
+    """Kaplan-Meier curves per dataset and activation (:func:`topokit.stats.km_curve`) in one table.
+
+    Returns
+    -------
+    DataFrame
+        ``dataset, group`` (activation) and :func:`topokit.stats.km_curve`'s columns.
+    """
+    need = {"activation", "dataset", "epochs_to_converge", "max_epochs"}
+    if need - set(runs.columns):
+        raise ValueError(f"runs lacks columns {sorted(need - set(runs.columns))}; pass a sweep table")
+    frames = []
+    for ds, g in runs.groupby("dataset", sort=False):
+        groups = {a: d.epochs_to_converge.tolist() for a, d in g.groupby("activation", sort=False)}
+        frames.append(_stats.km_curve(groups, cap=float(g.max_epochs.max())).assign(dataset=ds))
+    out = pd.concat(frames, ignore_index=True)
+    return out[["dataset"] + [c for c in out.columns if c != "dataset"]]
+
+
+def explorer_frames(members: Mapping[str, tuple], dataset: str = "D-I", seed: int = 0, layer: int = 3,
+                    max_points: int = 500, **sweep_kw) -> dict:
+    """Precompute what :func:`topokit.plotting.family_explorer` shows, one frame per member.
+
+    Each member's net is the dataset's recipe net trained by :func:`topokit.sweeps.load_model`
+    (cached); the frame holds that net's ``layer`` output on the homology split projected to
+    2-D by PCA, and the Betti numbers per class at that layer and omega at every layer.
+
+    Parameters
+    ----------
+    members : mapping
+        Label -> ``(w, s)``.
+    dataset : str, default "D-I"
+    seed : int, default 0
+    layer : int, default 3
+        Layer shown (0 = input, 1 = first hidden layer ...).
+    max_points : int, default 500
+        Points per class.
+    """
+    from sklearn.decomposition import PCA
+
+    from . import topology as _topology
+
+    if not members:
+        raise ValueError("members is empty; pass {label: (w, s)}")
+    r = _sweeps.recipe(dataset)
+    hom = r.load(r.homology_split())
+    rng = np.random.default_rng(seed)
+    idx = np.sort(np.concatenate([rng.choice(np.flatnonzero(hom.y == c), min(max_points, int((hom.y == c).sum())),
+                                             replace=False) for c in (0, 1)]))
+    X, y = hom.X[idx], hom.y[idx]
+    frames = {}
+    for label, (w, s) in members.items():
+        act = _member(float(w), float(s))
+        net = _sweeps.load_model(act, dataset, seed, **sweep_kw)
+        if not 0 <= layer < len(net.blocks) + 1:
+            raise ValueError(f"layer must be in 0..{len(net.blocks)}, got {layer}")
+        out = _topology.layer_outputs(net, X)[layer].reshape(len(X), -1)
+        pts = PCA(2).fit_transform(out) if out.shape[1] > 2 and np.ptp(out, axis=0).max() > 0 else out[:, :2]
+        bt = _topology.layer_betti(net, X, y, k=r.topology_k, n_jobs=1)
+        om = bt.drop_duplicates(["layer", "label"]).groupby("layer").omega.sum()
+        at = bt[bt.layer == layer]
+        betti = ", ".join(f"class {c}: " + str(tuple(at[at.label == c].sort_values("dim").betti))
+                          for c in sorted(at.label.unique()))
+        frames[label] = {"points": pts, "y": y, "title": f"{label}: {net.layer_names[layer - 1] if layer else 'input'}",
+                         "betti": f"Betti {betti}; omega by layer {om.tolist()}"}
+    return frames
