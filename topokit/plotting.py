@@ -1328,6 +1328,7 @@ def family_explorer(frames: Mapping, description: str = "w"):
     """
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
+    from IPython.display import display
 
     if not frames:
         raise ValueError("frames is empty; pass selection.explorer_frames(...)")
@@ -1346,7 +1347,8 @@ def family_explorer(frames: Mapping, description: str = "w"):
                 ax.scatter(pts[:, 0], pts[:, 1], s=3, color=_class_color(label), label=f"class {label}")
             ax.set_title(f"{f['title']}\n{f['betti']}")
             ax.legend(markerscale=4)
-            plt.show(fig)
+            display(fig)
+            plt.close(fig)
 
     slider.observe(lambda change: draw(change["new"]), names="value")
     draw(values[0])
