@@ -45,6 +45,7 @@ __all__ = [
     "MIN_CONVERGED",
     "SELECTION_DATASETS",
     "Selection",
+    "activation_name",
     "compare",
     "explorer_frames",
     "km_curves",
@@ -76,7 +77,8 @@ SELECTION_DATASETS = (
 )
 
 
-def _member(w: float, s: float) -> str:
+def activation_name(w: float, s: float) -> str:
+    """Sweep name of the family member (w, s): "relu" for (0, 0), else :func:`topokit.activations.member_name`."""
     return "relu" if (w, s) == (0.0, 0.0) else _activations.member_name(w, s)
 
 
@@ -222,7 +224,7 @@ def select_topo(grid=FAMILY_GRID, datasets=SELECTION_DATASETS, seeds=range(5), *
     grid = [(float(w), float(s)) for w, s in grid]
     if (0.0, 0.0) not in grid:
         raise ValueError("grid must contain ReLU's (0, 0) as the reference; add (0.0, 0.0)")
-    names = {_member(w, s): (w, s) for w, s in grid}
+    names = {activation_name(w, s): (w, s) for w, s in grid}
     lr, runs = tune_lr(list(names) + list(baselines), datasets, seeds, factors, **sweep_kw)
     best = runs[runs.lr_factor == runs.activation.map(lr)]
     medians = {(a, d): _score(g.epochs_to_converge, g.max_epochs.iloc[0])
@@ -374,7 +376,7 @@ def explorer_frames(members: Mapping[str, tuple], dataset: str = "D-I", seed: in
     X, y = hom.X[idx], hom.y[idx]
     frames = {}
     for label, (w, s) in members.items():
-        act = _member(float(w), float(s))
+        act = activation_name(float(w), float(s))
         net = _sweeps.load_model(act, dataset, seed, **sweep_kw)
         if not 0 <= layer < len(net.blocks) + 1:
             raise ValueError(f"layer must be in 0..{len(net.blocks)}, got {layer}")
