@@ -409,28 +409,47 @@ def fit_ensemble(
     device: str = "auto",
     progress: Optional[bool] = None,
     num_threads: Optional[int] = 1,
+    exact: bool = True,
     on_diverge: str = "raise",
     on_member_done: Optional[Callable] = None,
 ) -> list:
-    """Train several copies of one small architecture at once, each exactly as :func:`fit` would.
+    """Train several copies of one small architecture together, each exactly as :func:`fit` would.
 
-    The members' parameters are stacked (``torch.func.stack_module_state``) and every step runs
-    all members in one batched forward and backward pass (``torch.func.vmap`` over
-    ``functional_call``), which removes most of the per-step overhead that dominates small
-    MLPs. Each member keeps what :func:`fit` gives a run: its own Adam moments (Adam is
-    element-wise, so one optimiser over the stacked tensors is one Adam per member), the same
-    learning-rate schedule, its own mini-batch order (``torch.randperm`` from
-    ``torch.Generator().manual_seed(seed)``, one permutation per epoch, as fit draws it), its own
-    convergence epoch. A member that reaches the target stops: its weights are copied back into
-    its model and it is removed from the stack (its Adam state sliced away), so it is neither
-    updated nor computed any further.
+    The members train in lockstep: every step computes all members' losses, then one backward
+    call and every member's Adam update. Each member keeps everything :func:`fit` gives a run:
+    its own Adam state, the same learning-rate schedule (``lr * lr_decay ** (step /
+    decay_steps)``, as fit's ``LambdaLR``), its own mini-batch order (``torch.randperm`` from
+    ``torch.Generator().manual_seed(seed)``, one permutation per epoch, as fit draws it), its
+    own convergence epoch. A member that reaches the target stops there: its weights are final
+    and it is neither computed nor updated any further.
+
+    Two engines:
+
+    - ``exact=True`` (default): each member runs its own module, so it computes exactly the
+      operations fit computes, on tensors of the same layout: its trajectory, history and
+      ``epochs_to_converge`` are **bitwise fit's** (checked by the tests and by
+      ``benchmarks/bench_training.py``). The saving comes from what is shared: one backward call
+      per step, no separate evaluation pass in full-batch training (the forward pass of epoch
+      e + 1 sees exactly the weights fit evaluates after epoch e, so its logits give epoch e's
+      accuracy), and per-epoch bookkeeping done once.
+    - ``exact=False``: parameters stacked along a member dimension
+      (``torch.func.stack_module_state``), one ``vmap``-ed forward over ``functional_call`` and
+      one Adam over the stacks. Faster where per-step overhead dominates (small mini-batches),
+      but batched matrix products and vectorised Adam updates round differently from fit's
+      one-model kernels, and since training to 100% is chaotic these last-bit differences grow:
+      members then converge at different epochs than fit would (same distribution, different
+      draws). Not for results that must match fit run by run.
+
+    On CPU, full-batch training of 2-15x9-2 on D-I's 7,800 points is dominated by the matrix
+    products themselves (about 60% of the time), which batching cannot remove: the measured
+    speed-up is modest (see ``benchmarks/bench_training.py``), larger with mini-batches.
 
     Parameters
     ----------
     models : list of nn.Module
         Copies of one architecture (e.g. ``[models.mlp(2, 15, 9, seed=s) for s in seeds]``);
         trained in place. No BatchNorm or dropout (their output depends on the batch or on
-        randomness): train those with :func:`fit`.
+        randomness, and fit evaluates them in eval mode): train those with :func:`fit`.
     X, y : array-like
         Training data shared by all members.
     seeds : sequence of int
@@ -439,6 +458,8 @@ def fit_ensemble(
         As in :func:`fit`, the same for every member.
     num_threads : int, default 1
         CPU threads for torch during training (restored afterwards).
+    exact : bool, default True
+        The engine (see above).
     on_diverge : {"raise", "censor"}, default "raise"
         A member whose loss becomes NaN or inf: "raise" raises ``FloatingPointError`` as
         :func:`fit` does; "censor" stops that member alone and returns it unconverged, with
@@ -452,12 +473,6 @@ def fit_ensemble(
     list of FitResult
         One per member, in order, as :func:`fit` returns it (``history`` without test accuracy;
         its ``seconds`` column is the ensemble's elapsed time, shared by the members).
-
-    Notes
-    -----
-    Batched matrix products may round differently from the one-model products of :func:`fit`,
-    so a member's trajectory can drift from fit's by float rounding, and its convergence epoch
-    with it; ``benchmarks/bench_training.py`` measures the agreement (see its output).
     """
     models = _check_ensemble_models(models)
     X, y = validate_xy(X, y)
@@ -478,131 +493,149 @@ def fit_ensemble(
         return _fit_ensemble(models, X, y, seeds, dev, max_epochs=int(max_epochs), lr=lr, batch_size=batch_size,
                              lr_decay=lr_decay, decay_steps=int(decay_steps), weight_decay=weight_decay,
                              target_accuracy=target_accuracy, stop_at_target=stop_at_target, progress=progress,
-                             on_diverge=on_diverge, on_member_done=on_member_done)
+                             exact=exact, on_diverge=on_diverge, on_member_done=on_member_done)
     finally:
         torch.set_num_threads(threads_before)
 
 
-class _Stack:
-    """The active members' stacked parameters and their Adam optimiser."""
+class _Lockstep:
+    """Exact ensemble: the members' own modules, each with its own Adam, stepped together.
 
-    def __init__(self, params: dict, buffers: dict, lr: float, weight_decay: float, state: Optional[list] = None):
-        self.params = params
-        self.buffers = buffers
+    Every member computes exactly the operations :func:`fit` computes (same kernels, same
+    tensor layouts), so its trajectory is bitwise fit's; the saving is in what is shared: one
+    backward call per step, the forward pass reused as the previous epoch's evaluation, one
+    history update per epoch.
+    """
+
+    def __init__(self, models: list, lr: float, weight_decay: float):
+        self.models = list(models)
+        self.opts = [torch.optim.Adam(m.parameters(), lr=lr, weight_decay=weight_decay) for m in self.models]
+
+    def logits(self, x, shared: bool) -> list:
+        """Each member's logits on ``x`` (shared) or on its own batch ``x[pos]`` (a list)."""
+        return [m(x if shared else x[pos]) for pos, m in enumerate(self.models)]
+
+    def step(self, losses: list, lr: float) -> None:
+        for opt in self.opts:
+            opt.param_groups[0]["lr"] = lr
+            opt.zero_grad(set_to_none=True)
+        torch.stack(losses).sum().backward()
+        for opt in self.opts:
+            opt.step()
+
+    def keep(self, rows: list) -> "_Lockstep":
+        self.models = [self.models[i] for i in rows]
+        self.opts = [self.opts[i] for i in rows]
+        return self
+
+    def member_state(self, pos: int) -> dict:
+        return self.models[pos].state_dict()
+
+
+class _Stack:
+    """Batched ensemble: parameters stacked along a leading member dimension
+    (``torch.func.stack_module_state``), one vmapped forward, one Adam over the stacks."""
+
+    def __init__(self, base: nn.Module, params: dict, buffers: dict, lr: float, weight_decay: float,
+                 state: Optional[list] = None):
+        self.base, self.params, self.buffers = base, params, buffers
         self.opt = torch.optim.Adam(list(params.values()), lr=lr, weight_decay=weight_decay)
         if state is not None:
             for p, st in zip(self.opt.param_groups[0]["params"], state):
                 if st:
                     self.opt.state[p] = st
 
-    def keep(self, rows: torch.Tensor) -> "_Stack":
-        """A new stack holding only members ``rows`` (positions in this stack)."""
+    def logits(self, x, shared: bool) -> list:
+        from torch.func import functional_call, vmap
+
+        x = x if shared else torch.stack(x)
+        out = vmap(lambda p, b, xx: functional_call(self.base, (p, b), (xx,)), in_dims=(0, 0, None if shared else 0))(
+            self.params, self.buffers, x)
+        return list(out.unbind(0))
+
+    def step(self, losses: list, lr: float) -> None:
+        self.opt.param_groups[0]["lr"] = lr
+        self.opt.zero_grad(set_to_none=True)
+        torch.stack(losses).sum().backward()
+        self.opt.step()
+
+    def keep(self, rows: list) -> "_Stack":
+        """A new stack holding only the members at positions ``rows``."""
+        index = torch.tensor(rows, dtype=torch.long, device=next(iter(self.params.values())).device)
         params, state = {}, []
         for name, p in self.params.items():
-            params[name] = p.detach()[rows].clone().requires_grad_(True)
+            params[name] = p.detach()[index].clone().requires_grad_(True)
             old = self.opt.state.get(p, {})
-            state.append({k: (v[rows].clone() if k != "step" else v.clone()) for k, v in old.items()})
-        buffers = {name: b[rows].clone() for name, b in self.buffers.items()}
-        lr, wd = self.opt.param_groups[0]["lr"], self.opt.param_groups[0]["weight_decay"]
-        return _Stack(params, buffers, lr, wd, state)
+            state.append({k: (v.clone() if k == "step" else v[index].clone()) for k, v in old.items()})
+        buffers = {name: b[index].clone() for name, b in self.buffers.items()}
+        group = self.opt.param_groups[0]
+        return _Stack(self.base, params, buffers, group["lr"], group["weight_decay"], state)
+
+    def member_state(self, pos: int) -> dict:
+        state = {k: v[pos].detach().clone() for k, v in self.params.items()}
+        state.update({k: v[pos].detach().clone() for k, v in self.buffers.items()})
+        return state
 
 
 def _fit_ensemble(models, X, y, seeds, dev, *, max_epochs, lr, batch_size, lr_decay, decay_steps, weight_decay,
-                  target_accuracy, stop_at_target, progress, on_diverge, on_member_done) -> list:
+                  target_accuracy, stop_at_target, progress, exact, on_diverge, on_member_done) -> list:
     import copy
 
-    from torch.func import functional_call, stack_module_state, vmap
     from tqdm.auto import tqdm
 
     for m in models:
         m.to(dev).train()
-    base = copy.deepcopy(models[0]).to("meta")
-    params, buffers = stack_module_state(models)
-    stack = _Stack(params, buffers, lr, weight_decay)
+    if exact:
+        engine = _Lockstep(models, lr, weight_decay)
+    else:
+        from torch.func import stack_module_state
 
-    def forward(p, b, x):
-        return functional_call(base, (p, b), (x,))
+        params, buffers = stack_module_state(models)
+        engine = _Stack(copy.deepcopy(models[0]).to("meta"), params, buffers, lr, weight_decay)
+
+    def logits_of(x, shared: bool) -> list:
+        return engine.logits(x, shared)
 
     Xt, yt = _as_tensor(X, torch.float32, dev), _as_tensor(y, torch.long, dev)
     n = len(yt)
     bs = n if batch_size is None else min(int(batch_size), n)
     steps_per_epoch = math.ceil(n / bs)
+    # full batch: the forward pass of epoch e+1 sees the weights fit evaluates after epoch e, so
+    # its logits give epoch e's accuracy (fit's separate evaluation pass, in one chunk up to 8192)
+    reuse = bs == n and n <= 8192
     gens = [torch.Generator().manual_seed(s) for s in seeds]
     decay = 1.0 if lr_decay is None else float(lr_decay)
     active = list(range(len(models)))  # member index of each row of the stack
     rows: list = [[] for _ in models]
     results: list = [None] * len(models)
+    converged_at: dict = {}
     step, t0 = 0, time.perf_counter()
-    params_common = dict(max_epochs=max_epochs, lr=lr, batch_size=batch_size, lr_decay=lr_decay,
-                         decay_steps=decay_steps, weight_decay=weight_decay, target_accuracy=target_accuracy,
-                         device=str(dev), trainer="fit_ensemble")
+    common = dict(max_epochs=max_epochs, lr=lr, batch_size=batch_size, lr_decay=lr_decay, decay_steps=decay_steps,
+                  weight_decay=weight_decay, target_accuracy=target_accuracy, device=str(dev),
+                  trainer="fit_ensemble" if exact else "fit_ensemble(vmap)")
 
-    def finish(pos_list, converged_at, diverged_at=None):
-        nonlocal stack, active
-        for pos in pos_list:
+    def finish(positions: list, diverged_at=None) -> None:
+        nonlocal engine, active
+        for pos in positions:
             member = active[pos]
-            state = {k: v[pos].detach().clone() for k, v in stack.params.items()}
-            state.update({k: v[pos].detach().clone() for k, v in stack.buffers.items()})
-            models[member].load_state_dict(state)
+            models[member].load_state_dict(engine.member_state(pos))
             models[member].eval()
-            params = dict(params_common, seed=seeds[member])
-            if diverged_at is not None:
-                params["diverged_at"] = diverged_at
+            extra = {"seed": seeds[member]} if diverged_at is None else {"seed": seeds[member],
+                                                                          "diverged_at": diverged_at}
             results[member] = FitResult(model=models[member], history=pd.DataFrame(rows[member]),
-                                        epochs_to_converge=converged_at.get(member), params=params)
+                                        epochs_to_converge=converged_at.get(member), params={**common, **extra})
             if on_member_done is not None:
                 on_member_done(member, results[member])
-        keep = [i for i in range(len(active)) if i not in set(pos_list)]
+        keep = [i for i in range(len(active)) if i not in set(positions)]
         active = [active[i] for i in keep]
         if active:
-            stack = stack.keep(torch.tensor(keep, dtype=torch.long, device=dev))
+            engine = engine.keep(keep)
 
-    converged_at: dict = {}
-    bar = tqdm(range(1, max_epochs + 1), desc=f"fit_ensemble ({len(models)})", unit="epoch",
-               disable=not _progress_enabled(progress), leave=False)
-    for epoch in bar:
-        totals = [0.0] * len(active)
-        orders = [torch.randperm(n, generator=gens[m]).to(dev) for m in active] if bs < n else None
-        i = 0
-        while i < steps_per_epoch:
-            if orders is None:
-                logits = vmap(forward, in_dims=(0, 0, None))(stack.params, stack.buffers, Xt)
-                yb = yt.expand(len(active), n)
-            else:
-                idx = torch.stack([o[i * bs:(i + 1) * bs] for o in orders])
-                logits = vmap(forward, in_dims=(0, 0, 0))(stack.params, stack.buffers, Xt[idx])
-                yb = yt[idx]
-            a, b, c = logits.shape
-            losses = nn.functional.cross_entropy(logits.reshape(a * b, c), yb.reshape(a * b),
-                                                 reduction="none").view(a, b).mean(1)
-            values = losses.detach().cpu().tolist()
-            bad = [pos for pos, v in enumerate(values) if not math.isfinite(v)]
-            if bad:
-                if on_diverge == "raise":
-                    raise FloatingPointError(
-                        f"training diverged at epoch {epoch} for seed {seeds[active[bad[0]]]} (loss "
-                        f"{values[bad[0]]}); lower lr (now {lr}) or standardise X")
-                finish(bad, converged_at, diverged_at=epoch)
-                if not active:
-                    break
-                orders = [o for pos, o in enumerate(orders) if pos not in set(bad)] if orders is not None else None
-                totals = [t for pos, t in enumerate(totals) if pos not in set(bad)]
-                continue  # the others take this step without the diverged members
-            for g in stack.opt.param_groups:
-                g["lr"] = lr * decay ** (step / decay_steps)
-            stack.opt.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            stack.opt.step()
-            step += 1
-            i += 1
-            totals = [t + v * b for t, v in zip(totals, values)]
-        if not active:
-            break
-        lr_now = lr * decay ** (step / decay_steps)
+    def record(epoch: int, logits: list, totals: list) -> None:
+        """Epoch ``epoch``'s history rows from logits of the weights after it; stop converged members."""
         with torch.no_grad():
-            preds = torch.cat([vmap(forward, in_dims=(0, 0, None))(stack.params, stack.buffers, Xt[j:j + 8192])
-                               .argmax(-1) for j in range(0, n, 8192)], dim=1)
-            accs = (preds == yt).float().mean(1).tolist()
+            accs = torch.stack([(lg.argmax(1) == yt) for lg in logits]).float().mean(1).tolist()
+        lr_now = lr * decay ** (step / decay_steps)
         seconds = time.perf_counter() - t0
         done = []
         for pos, member in enumerate(active):
@@ -613,12 +646,69 @@ def _fit_ensemble(models, X, y, seeds, dev, *, max_epochs, lr, batch_size, lr_de
                 if stop_at_target:
                     done.append(pos)
         if done:
-            finish(done, converged_at)
-        if not active:
+            finish(done)
+
+    def eval_logits() -> list:
+        with torch.no_grad():
+            parts = [logits_of(Xt[j:j + 8192], shared=True) for j in range(0, n, 8192)]
+        return [torch.cat([part[pos] for part in parts]) for pos in range(len(active))]
+
+    bar = tqdm(total=max_epochs, desc=f"fit_ensemble ({len(models)})", unit="epoch",
+               disable=not _progress_enabled(progress), leave=False)
+    pending = None  # (epoch, totals) awaiting its accuracy from the next forward pass
+    epoch = 0
+    while active:
+        epoch += 1
+        totals = [0.0] * len(active)
+        orders = [torch.randperm(n, generator=gens[m]).to(dev) for m in active] if bs < n else None
+        i = 0
+        while i < steps_per_epoch and active:
+            if orders is None:
+                grad_ctx = torch.enable_grad() if epoch <= max_epochs else torch.no_grad()
+                with grad_ctx:
+                    logits = logits_of(Xt, shared=True)
+                if pending is not None:
+                    before = list(active)
+                    record(pending[0], logits, pending[1])
+                    pending = None
+                    logits = [lg for lg, m in zip(logits, before) if m in set(active)]
+                    totals = [t for t, m in zip(totals, before) if m in set(active)]
+                if epoch > max_epochs or not active:
+                    break
+                yb = [yt] * len(active)
+            else:
+                idx = [o[i * bs:(i + 1) * bs] for o in orders]
+                logits = logits_of([Xt[j] for j in idx], shared=False)
+                yb = [yt[j] for j in idx]
+            losses = [nn.functional.cross_entropy(lg, t) for lg, t in zip(logits, yb)]
+            values = torch.stack([lo.detach() for lo in losses]).tolist()
+            bad = [pos for pos, v in enumerate(values) if not math.isfinite(v)]
+            if bad:
+                if on_diverge == "raise":
+                    raise FloatingPointError(
+                        f"training diverged at epoch {epoch} for seed {seeds[active[bad[0]]]} (loss "
+                        f"{values[bad[0]]}); lower lr (now {lr}) or standardise X")
+                keep = [pos for pos in range(len(active)) if pos not in set(bad)]
+                finish(bad, diverged_at=epoch)
+                totals = [totals[pos] for pos in keep]
+                orders = [orders[pos] for pos in keep] if orders is not None else None
+                continue  # the others take this step without the diverged members
+            engine.step(losses, lr * decay ** (step / decay_steps))
+            step += 1
+            i += 1
+            totals = [t + v * len(b) for t, v, b in zip(totals, values, yb)]
+        if not active or epoch > max_epochs:
             break
+        if reuse:
+            pending = (epoch, totals)
+        else:
+            record(epoch, eval_logits(), totals)
+            if epoch >= max_epochs:
+                break
+        bar.update(1)
         if epoch % 10 == 0 or epoch == 1:
             bar.set_postfix(active=len(active))
     bar.close()
     if active:
-        finish(list(range(len(active))), converged_at)
+        finish(list(range(len(active))))
     return results

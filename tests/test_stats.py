@@ -1,0 +1,120 @@
+"""topokit.stats on inputs with known answers, censored runs included, and bad input."""
+import math
+
+import numpy as np
+import pytest
+
+from topokit import stats
+
+BASE = [300, 420, 510, 640, 700, 880, 930, 1010]
+
+
+def test_identical_samples_ratio_one():
+    r = stats.speedup(BASE, BASE)
+    assert r.ratio == 1.0 and r.low <= 1.0 <= r.high
+    assert r.p_value == pytest.approx(1.0) and r.prob_improvement == 0.5
+    assert (r.n_baseline, r.n_candidate, r.censored_baseline, r.censored_candidate) == (8, 8, 0, 0)
+    assert r.baseline_median == np.median(BASE) and r.n_boot_valid == r.n_boot == 2000
+
+
+def test_half_the_epochs_ratio_two():
+    r = stats.speedup(BASE, [e / 2 for e in BASE])
+    assert r.ratio == 2.0 and 1.0 < r.low <= 2.0 <= r.high
+    assert r.prob_improvement > 0.8 and r.p_value < 0.05
+    odd = stats.speedup([400, 500, 600], [200, 250, 300])
+    assert odd.ratio == 2.0 and odd.prob_improvement == 1.0
+    # reversed roles: the candidate twice as slow
+    assert stats.speedup([200, 250, 300], [400, 500, 600]).ratio == 0.5
+
+
+def test_bootstrap_is_seeded():
+    a, b = stats.speedup(BASE, BASE[::-1][:5], seed=3), stats.speedup(BASE, BASE[::-1][:5], seed=3)
+    assert (a.low, a.high) == (b.low, b.high)
+
+
+def test_km_median_known_answers():
+    assert stats.km_median([5, 1, 3]) == 3 and stats.km_median([1, 2, 3, 4]) == 2.5  # np.median without censoring
+    # censored runs at the cap after every observed epoch: KM is the empirical curve with mass
+    # missing; P(reached by 200) = 1/2 exactly until 300, hence the midpoint (R's convention)
+    assert stats.km_median([100, 200, 300, None], cap=500) == 250
+    assert stats.km_median([100, float("nan"), 300, None, 50], cap=500) == 300
+    assert stats.km_median([100, 200, None, None, None], cap=1000) == math.inf  # 2 of 5 converged
+    assert stats.km_median([None, None], cap=10) == math.inf
+
+
+def test_censored_speedup():
+    r = stats.speedup([100, 200, 300, None], [50, 100, 150, None], cap=500)
+    assert r.ratio == 2.0 and (r.censored_baseline, r.censored_candidate) == (1, 1)
+    assert r.baseline_median == 250 and r.candidate_median == 125
+    # the baseline mostly never converges: its median is infinite, so is the ratio
+    r = stats.speedup([100, None, None], [40, 50, 60], cap=1000)
+    assert r.ratio == math.inf and r.high == math.inf and r.p_value < 0.05
+    assert r.prob_improvement == 1.0  # 40-60 beat 100 and both censored runs
+    # the candidate mostly never converges
+    assert stats.speedup([40, 50, 60], [100, None, None], cap=1000).ratio == 0.0
+    # nobody converges: no ratio, no log-rank test
+    r = stats.speedup([None, None], [None, None], cap=100)
+    assert math.isnan(r.ratio) and math.isnan(r.p_value) and r.n_boot_valid == 0 and r.verdict() == "mixed"
+
+
+def test_probability_of_improvement_censored_as_infinite():
+    assert stats.probability_of_improvement([None, None], [10, None], cap=100) == 0.75
+    assert stats.probability_of_improvement([5, 6], [1, 2]) == 1.0
+    assert stats.probability_of_improvement([1, 2], [5, 6]) == 0.0
+
+
+def test_km_curve_known_values():
+    curve = stats.km_curve([1, 2, None], cap=5)
+    assert curve.epoch.tolist() == [0, 1, 2, 5]
+    np.testing.assert_allclose(curve.reached, [0, 1 / 3, 2 / 3, 2 / 3])
+    assert (curve.n == 3).all() and (curve.censored == 1).all()
+    assert (curve.low.iloc[1:] < curve.reached.iloc[1:]).all() and (curve.high.iloc[1:] > curve.reached.iloc[1:]).all()
+    groups = stats.km_curve({"relu": [3, 4], "topo": [None, 2]}, cap=10)
+    assert groups.columns[0] == "group" and set(groups.group) == {"relu", "topo"}
+    assert groups[groups.group == "relu"].reached.iloc[-1] == 1.0
+    assert groups[groups.group == "topo"].reached.iloc[-1] == 0.5
+    nobody = stats.km_curve([None, None], cap=7)
+    assert nobody.epoch.tolist() == [0, 7] and (nobody.reached == 0).all()
+
+
+def test_verdict_rule():
+    assert stats.verdict(2.0, 1.2, 3.0) == "reproduced"
+    assert stats.verdict(1.2, 0.9, 1.4) == "not reproduced"
+    assert stats.verdict(1.6, 0.9, 2.5) == "mixed"  # big but uncertain
+    assert stats.verdict(1.4, 1.1, 1.9) == "mixed"  # surely faster, maybe less than claimed
+    assert stats.verdict(float("nan"), 1, 2) == "mixed"
+    assert stats.verdict(1.3, 1.1, 1.9, claimed=1.25) == "reproduced"
+    r = stats.speedup(BASE, [e / 2 for e in BASE])
+    assert r.verdict() == stats.verdict(r.ratio, r.low, r.high)
+    assert set(r.as_dict()) >= {"ratio", "low", "high", "p_value", "prob_improvement"}
+
+
+def test_rank_correlation():
+    x = np.arange(10.0)
+    c = stats.rank_correlation(x, x ** 2)
+    assert c.rho == pytest.approx(1.0) and c.low == pytest.approx(1.0) and c.p_value < 1e-6 and c.n == 10
+    c = stats.rank_correlation(x, -x, n_boot=200)
+    assert c.rho == pytest.approx(-1.0) and c.high == pytest.approx(-1.0)
+    rng = np.random.default_rng(0)
+    c = stats.rank_correlation(rng.normal(size=40), rng.normal(size=40), seed=1)
+    assert c.low < 0 < c.high
+    c = stats.rank_correlation([1, 2, 3, np.nan, 5], [2, 3, 4, 5, np.inf])
+    assert c.n == 4 and c.rho == pytest.approx(1.0)  # inf ranks last, the NaN pair is dropped
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: stats.speedup([100, None], [50, 60]), "censored runs .* but no cap; pass cap="),
+    (lambda: stats.speedup([100, 700], [50], cap=500), "above the cap 500"),
+    (lambda: stats.speedup([], [50]), "baseline_epochs is empty"),
+    (lambda: stats.speedup([0, 5], [50]), "non-positive epochs"),
+    (lambda: stats.speedup([10], [5], n_boot=0), "n_boot must be a positive integer"),
+    (lambda: stats.speedup([10], [5], confidence=95), r"confidence must be in \(0, 1\)"),
+    (lambda: stats.speedup(100, [5]), "must be a sequence of epochs"),
+    (lambda: stats.km_curve({}), "empty mapping"),
+    (lambda: stats.rank_correlation([1, 2, 3], [1, 2]), "must pair up"),
+    (lambda: stats.rank_correlation([1, 2], [1, 2]), "at least 3 pairs"),
+    (lambda: stats.verdict(2, 1, 3, claimed=0), "must be positive"),
+])
+def test_bad_input(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
