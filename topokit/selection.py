@@ -219,19 +219,23 @@ def select_topo(grid=FAMILY_GRID, datasets=SELECTION_DATASETS, seeds=range(5), *
     max_points : int, default 300
         Points per class for the Betti numbers.
     **sweep_kw
-        Passed to :func:`topokit.sweeps.sweep` (``cache_dir``, ``n_jobs``, ``progress`` ...).
+        Passed to :func:`topokit.sweeps.sweep` (``cache_dir``, ``n_jobs``, ``progress`` ...). The
+        members' nets are kept in the cache (``keep_models=True``) for their Betti numbers.
     """
     grid = [(float(w), float(s)) for w, s in grid]
     if (0.0, 0.0) not in grid:
         raise ValueError("grid must contain ReLU's (0, 0) as the reference; add (0.0, 0.0)")
     names = {activation_name(w, s): (w, s) for w, s in grid}
-    lr, runs = tune_lr(list(names) + list(baselines), datasets, seeds, factors, **sweep_kw)
+    topo_kw = {k: v for k, v in sweep_kw.items() if k != "keep_models"}
+    lr, runs = tune_lr(list(names), datasets, seeds, factors, keep_models=True, **topo_kw)
+    if baselines:
+        lr_b, runs_b = tune_lr(list(baselines), datasets, seeds, factors, **sweep_kw)
+        lr, runs = {**lr, **lr_b}, pd.concat([runs, runs_b], ignore_index=True)
     best = runs[runs.lr_factor == runs.activation.map(lr)]
     medians = {(a, d): _score(g.epochs_to_converge, g.max_epochs.iloc[0])
                for (a, d), g in best.groupby(["activation", "dataset"])}
     topo_frames = [
-        _sweeps.sweep_topology([a], scaled_lr(datasets, lr[a]), topology_seeds, max_points=max_points,
-                               **{k: v for k, v in sweep_kw.items() if k != "ensemble"})
+        _sweeps.sweep_topology([a], scaled_lr(datasets, lr[a]), topology_seeds, max_points=max_points, **topo_kw)
         for a in names
     ]
     per_run = omega_ratio(pd.concat(topo_frames, ignore_index=True))
