@@ -168,6 +168,8 @@ _PLACEHOLDER = "PROVISIONAL placeholder, not yet measured: to be replaced by a r
 # RECIPES: per-dataset defaults. Replace values here (and set provisional=False with the
 # measurement in notes) when a recipe is measured; keep this block self-contained.
 # ============================================================================================
+_SMALL_CNN = dict(num_classes=2, channels=(8, 16, 32), hidden=32, batch_norm=True)  # the image recipes' CNN
+_CNN_FIT = dict(lr=0.003, batch_size=64, max_epochs=40, lr_decay=None)              # and their training
 RECIPES: Dict[str, Recipe] = {
     # Measured 2026-11-24 (issue 7) with topokit.training.fit, ReLU, one torch thread, under load
     # from other jobs (seconds are indicative). "conv" = seeds that reached the target within
@@ -211,23 +213,21 @@ RECIPES: Dict[str, Recipe] = {
         "regime, 162 cells per class) with 2-64x4-2: 50-55% after 150 epochs; c = 10: 50-59% (2-32x6-2) "
         "and 79-81% (2-64x6-2); c = 8 with 2-64x6-2: 1/3 at 95%."),
     "fashion-mnist": Recipe(
-        "fashion-mnist", "cnn", dict(in_channels=1, num_classes=2, channels=(8, 16, 32), hidden=32, batch_norm=True),
-        {"classes": ("Pullover", "Coat"), "max_per_class": 500, "image_size": 14},
-        _fit(lr=0.003, batch_size=64, max_epochs=40, lr_decay=None, target_accuracy=0.97), provisional=False,
+        "fashion-mnist", "cnn", dict(in_channels=1, **_SMALL_CNN), {"classes": ("Pullover", "Coat"), "max_per_class": 500,
+                                                                    "image_size": 14},
+        _fit(**_CNN_FIT, target_accuracy=0.97), provisional=False,
         notes="Pullover vs Coat, 500 training images per class at 14x14, CNN (8, 16, 32) + dense 32, Adam "
         "lr 0.003, batches of 64, target 97% training accuracy, cap 40. Measured: 2/2 seeds in 14-19 "
         "epochs (~1 s), test accuracy 0.83-0.84."),
     "cifar10": Recipe(
-        "cifar10", "cnn", dict(in_channels=3, num_classes=2, channels=(8, 16, 32), hidden=32, batch_norm=True),
-        {"classes": ("cat", "dog"), "max_per_class": 500, "image_size": 16},
-        _fit(lr=0.003, batch_size=64, max_epochs=40, lr_decay=None, target_accuracy=0.95), provisional=False,
+        "cifar10", "cnn", dict(in_channels=3, **_SMALL_CNN), {"classes": ("cat", "dog"), "max_per_class": 500, "image_size": 16},
+        _fit(**_CNN_FIT, target_accuracy=0.95), provisional=False,
         notes="Cat vs dog, 500 training images per class at 16x16, CNN (8, 16, 32) + dense 32, Adam lr 0.003, "
         "batches of 64, target 95%, cap 40. Measured: 2/2 seeds in 21-27 epochs (~2 s), test accuracy "
         "0.62-0.63 (the net memorises: report test accuracy)."),
     "cats-vs-dogs": Recipe(
-        "cats-vs-dogs", "cnn", dict(in_channels=3, num_classes=2, channels=(8, 16, 32), hidden=32, batch_norm=True),
-        {"image_size": 16, "max_per_class": 500},
-        _fit(lr=0.003, batch_size=64, max_epochs=40, lr_decay=None, target_accuracy=0.95), provisional=False,
+        "cats-vs-dogs", "cnn", dict(in_channels=3, **_SMALL_CNN), {"image_size": 16, "max_per_class": 500},
+        _fit(**_CNN_FIT, target_accuracy=0.95), provisional=False,
         notes="The filtered set, 500 training images per class at 16x16, CNN (8, 16, 32) + dense 32, Adam lr "
         "0.003, batches of 64, target 95%, cap 40. Measured: 2/2 seeds in 15-21 epochs (~1.5 s), test "
         "accuracy 0.65-0.67."),
