@@ -72,3 +72,14 @@ def test_topo_builds_mlp_and_cnn():
     net = models.mlp(2, 15, 9, "topo", seed=0)
     assert net(torch.randn(4, 2)).shape == (4, 2) and net.activation == "topo"
     assert models.cnn(1, activation="topo", channels=(4, 8))(torch.randn(2, 1, 16, 16)).shape == (2, 2)
+
+
+@pytest.mark.parametrize("w, s", [(0.1, -0.5), (0.0, 0.0), (0.3, 0.2), (0.05, -1.0)])
+def test_family_matches_its_piecewise_formula_with_gradients(w, s):
+    x = torch.randn(2000, dtype=torch.float64, generator=torch.Generator().manual_seed(0)).requires_grad_()
+    ref = torch.clamp(x - w, min=0) + s * torch.clamp(x + w, max=0)
+    out = activations.Collapse(w, s)(x)
+    torch.testing.assert_close(out, ref)
+    g_out, = torch.autograd.grad(out.sum(), x)
+    g_ref, = torch.autograd.grad(ref.sum(), x)
+    torch.testing.assert_close(g_out, g_ref)
