@@ -159,3 +159,17 @@ def test_fit_bad_input(kwargs, match):
     X, y = args.pop("X"), args.pop("y")
     with pytest.raises(ValueError, match=match):
         training.fit(models.mlp(2, 3, 1), X, y, progress=False, **args)
+
+
+def test_fit_names_the_expected_input_shape():
+    """A new user's mistake: 3 features into a net built for 2; caught before training."""
+    X, y = np.random.default_rng(0).normal(size=(10, 3)).astype(np.float32), np.array([0, 1] * 5)
+    with pytest.raises(ValueError, match=r"expects input of shape \[n, 2\] \(its first layer is "
+                                         r"Linear\(in_features=2\)\), but X has shape \(10, 3\); .*mlp\(X.shape\[1\]"):
+        training.fit(models.mlp(2, 5, 2), X, y, progress=False)
+    with pytest.raises(ValueError, match=r"\[n, 1, height, width\].*X has shape \(4, 3, 8, 8\)"):
+        training.fit(models.cnn(1), np.zeros((4, 3, 8, 8), np.float32), np.array([0, 1, 0, 1]), progress=False)
+    with pytest.raises(ValueError, match=r"but X_test has shape \(10, 3\)"):
+        training.fit(models.mlp(2, 5, 2), X[:, :2], y, X_test=X, y_test=y, progress=False)
+    with pytest.raises(ValueError, match=r"logits of shape \[n, number of classes >= 2\]"):
+        training.fit(models.mlp(2, 5, 2, out_dim=1), X[:, :2], y, progress=False)

@@ -39,6 +39,12 @@ def test_km_median_known_answers():
     assert stats.km_median([100, 200, 300, None], cap=500) == 250
     assert stats.km_median([100, float("nan"), 300, None, 50], cap=500) == 300
     assert stats.km_median([100, 200, None, None, None], cap=1000) == math.inf  # 2 of 5 converged
+    assert stats.km_median([100, 200, None, None], cap=1000) == math.inf  # exactly half, then flat
+    rng = np.random.default_rng(0)
+    for _ in range(20):  # censoring at the cap: the KM median is the median with censored runs as +inf
+        sample = [None if v > 800 else int(v) for v in rng.integers(1, 1000, rng.integers(2, 9))]
+        as_inf = np.median([np.inf if v is None else v for v in sample])
+        assert stats.km_median(sample, cap=1000) == as_inf
     assert stats.km_median([None, None], cap=10) == math.inf
 
 
@@ -75,6 +81,27 @@ def test_km_curve_known_values():
     assert groups[groups.group == "topo"].reached.iloc[-1] == 0.5
     nobody = stats.km_curve([None, None], cap=7)
     assert nobody.epoch.tolist() == [0, 7] and (nobody.reached == 0).all()
+
+
+def test_speedup_table_from_runs():
+    import pandas as pd
+
+    runs = pd.DataFrame({
+        "dataset": ["A"] * 8 + ["B"] * 4,
+        "activation": ["relu"] * 4 + ["topo"] * 4 + ["relu"] * 2 + ["topo"] * 2,
+        "epochs_to_converge": [400, 500, 600, np.nan, 200, 250, 300, np.nan, 100, 120, 100, 120],
+        "max_epochs": [1000] * 8 + [500] * 4,
+    })
+    table = stats.speedup_table(runs, "relu", n_boot=200)
+    assert table[["dataset", "baseline", "candidate"]].values.tolist() == [["A", "relu", "topo"], ["B", "relu", "topo"]]
+    assert table.ratio.tolist() == [2.0, 1.0] and table.censored_baseline.tolist() == [1, 0]
+    assert table.cap.tolist() == [1000, 500] and set(table.verdict) <= {"reproduced", "not reproduced", "mixed"}
+    with pytest.raises(ValueError, match="different caps"):
+        stats.speedup_table(runs.assign(dataset="A"), "relu")
+    with pytest.raises(ValueError, match="baseline 'gelu' is not among"):
+        stats.speedup_table(runs, "gelu")
+    with pytest.raises(ValueError, match="lacks the column"):
+        stats.speedup_table(runs.drop(columns="max_epochs"), "relu")
 
 
 def test_verdict_rule():

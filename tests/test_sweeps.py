@@ -312,3 +312,25 @@ def test_progress_lines(tmp_path, capsys):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         sweeps.sweep("relu", [TINY_DATA], [0, 3], cache_dir=tmp_path, progress=False)
+
+
+def test_diverged_runs_are_censored_by_both_trainers(tmp_path):
+    """A run whose loss becomes NaN/inf counts as never converging (fit would raise)."""
+    wild = ("D-I", {**TINY, "lr": 1e30, "max_epochs": 20})
+    both = [sweeps.sweep("relu", [wild], [0, 1], cache_dir=tmp_path, progress=False, ensemble=e) for e in (True, False)]
+    for table in both:
+        assert table.diverged.all() and not table.converged.any() and table.epochs_to_converge.isna().all()
+    assert both[0].epochs_run.tolist() == both[1].epochs_run.tolist()
+
+
+def test_cnn_cells_train_one_by_one(tmp_path):
+    threads = torch.get_num_threads()
+    table = sweeps.sweep("relu", [("digits", {"max_epochs": 2, "channels": (4, 8), "hidden": 8})], [0, 1],
+                         cache_dir=tmp_path, progress=False)
+    assert torch.get_num_threads() == threads  # runs use one thread each; the caller's setting is restored
+    assert (table.trainer == "fit").all() and (table.net == "cnn 1-(4,8)-8-2").all()
+    assert (table.epochs_run <= 2).all() and table.test_accuracy.between(0, 1).all()
+    r = sweeps.recipe("digits", max_epochs=2, channels=(4, 8), hidden=8)
+    d = r.load("train")
+    ref = training.fit(r.build("relu", seed=1), d.X, d.y, seed=1, progress=False, num_threads=1, **r.fit_params)
+    assert table.train_accuracy[1] == ref.final_train_accuracy

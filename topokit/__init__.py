@@ -2,6 +2,6 @@
 
 Modules, one per concern: :mod:`topokit.data`, :mod:`topokit.models`,
 :mod:`topokit.activations`, :mod:`topokit.training`, :mod:`topokit.topology`,
-:mod:`topokit.plotting` and :mod:`topokit.pipeline`.
+:mod:`topokit.sweeps`, :mod:`topokit.stats`, :mod:`topokit.plotting` and :mod:`topokit.pipeline`.
 """
 __version__ = "0.1.0"

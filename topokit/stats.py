@@ -34,6 +34,7 @@ __all__ = [
     "SpeedUp",
     "Correlation",
     "speedup",
+    "speedup_table",
     "km_median",
     "km_curve",
     "rank_correlation",
@@ -87,12 +88,14 @@ def _km_median(times: np.ndarray, censored: np.ndarray) -> float:
         return math.inf
     cdf = _st.ecdf(_censored_data(times, censored)).cdf
     q, p = np.asarray(cdf.quantiles, float), np.asarray(cdf.probabilities, float)
+    jumps = np.diff(np.concatenate([[0.0], p])) > 0  # the epochs at which runs converged
+    q, p = q[jumps], p[jumps]
     hit = np.flatnonzero(p >= 0.5 - 1e-12)
     if hit.size == 0:
         return math.inf
     i = hit[0]
-    if abs(p[i] - 0.5) <= 1e-12 and i + 1 < len(q):
-        return float((q[i] + q[i + 1]) / 2)  # flat at exactly 1/2: the midpoint, as R's survival does
+    if abs(p[i] - 0.5) <= 1e-12:  # flat at exactly 1/2 until the next convergence: the midpoint
+        return float((q[i] + q[i + 1]) / 2) if i + 1 < len(q) else math.inf
     return float(q[i])
 
 
@@ -121,7 +124,10 @@ def km_median(epochs: Sequence, cap: Optional[float] = None) -> float:
         the smallest epoch ``e`` at which the Kaplan-Meier estimate of P(reached by e), from
         ``scipy.stats.ecdf(CensoredData(...))``, is at least 1/2; where that estimate equals
         exactly 1/2 between two observed epochs, their midpoint (the convention of R's
-        ``survival`` package, under which the two rules agree on uncensored samples).
+        ``survival`` package, under which the two rules agree on uncensored samples); ``inf``
+        where it reaches exactly 1/2 at the last converged run and stays there. Because every
+        censored run is censored at the cap, after every converged one, this is the same number
+        as ``np.median`` with censored runs counted as ``+inf``.
         ``inf`` when the estimate never reaches 1/2.
     """
     times, censored, _ = _censored_epochs(epochs, cap, "epochs")
@@ -375,6 +381,67 @@ def speedup(baseline_epochs, candidate_epochs, cap: Optional[float] = None, n_bo
                    n_baseline=len(b), n_candidate=len(c), censored_baseline=int(bc.sum()),
                    censored_candidate=int(cc.sum()), prob_improvement=prob, cap=cap_b, confidence=confidence,
                    n_boot=int(n_boot), n_boot_valid=int(np.count_nonzero(~np.isnan(boots))))
+
+
+def speedup_table(runs: pd.DataFrame, baseline: str, candidates: Optional[Sequence[str]] = None, *,
+                  by: Sequence[str] = ("dataset",), group: str = "activation", value: str = "epochs_to_converge",
+                  cap: str = "max_epochs", n_boot: int = 2000, seed: int = 0, confidence: float = 0.95,
+                  claimed: float = 1.5) -> pd.DataFrame:
+    """:func:`speedup` of each candidate over a baseline, per configuration, from a table of runs.
+
+    Parameters
+    ----------
+    runs : pandas.DataFrame
+        One row per run, e.g. :func:`topokit.sweeps.sweep`'s table.
+    baseline : str
+        The value of ``group`` to compare against (e.g. ``"relu"``).
+    candidates : sequence of str, optional
+        Values of ``group`` to compare; default every other value present.
+    by : sequence of str, default ("dataset",)
+        Columns that define a comparison (e.g. ``("dataset", "net")``); the cap must be the same
+        within each. Arms may differ in other settings (each activation with its own tuned
+        learning rate, say): filter the table to the runs you mean to compare first.
+    group, value, cap : str
+        Columns holding the arm (activation), the epochs to converge (NaN when censored) and
+        the epoch cap.
+    n_boot, seed, confidence
+        As for :func:`speedup`.
+    claimed : float, default 1.5
+        The claimed speed-up for the ``verdict`` column (:func:`verdict`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (``by`` values, candidate): the ``by`` columns, ``baseline``, ``candidate``
+        and the fields of :class:`SpeedUp`, plus ``verdict``.
+    """
+    by = [by] if isinstance(by, str) else list(by)
+    missing = [c for c in by + [group, value, cap] if c not in runs.columns]
+    if missing:
+        raise ValueError(f"runs lacks the column(s) {missing}; pass a table of runs such as sweeps.sweep() returns, "
+                         "or name the columns with by=, group=, value=, cap=")
+    if baseline not in set(runs[group]):
+        raise ValueError(f"baseline {baseline!r} is not among the {group} values {sorted(set(runs[group]))}")
+    rows = []
+    for keys, part in runs.groupby(by, sort=False):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        caps = part[cap].unique()
+        if len(caps) != 1:
+            raise ValueError(f"runs of {dict(zip(by, keys))} have different caps {sorted(caps)}; add the cap's column "
+                             "to by= or compare runs trained with one cap")
+        base = part.loc[part[group] == baseline, value]
+        if base.empty:
+            continue
+        others = candidates if candidates is not None else [g for g in part[group].unique() if g != baseline]
+        for cand in others:
+            cand_values = part.loc[part[group] == cand, value]
+            if cand_values.empty:
+                continue
+            res = speedup(base.tolist(), cand_values.tolist(), cap=float(caps[0]), n_boot=n_boot, seed=seed,
+                          confidence=confidence)
+            rows.append({**dict(zip(by, keys)), "baseline": baseline, "candidate": cand, **res.as_dict(),
+                         "verdict": res.verdict(claimed=claimed)})
+    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------------- rank correlation

@@ -13,7 +13,11 @@ A run of the sweep is exactly this plain call (``recipe = recipe(name, **overrid
     net = models.mlp(**recipe.net_params, activation=act, seed=seed)      # or models.cnn
     training.fit(net, X, y, seed=seed, **recipe.fit_params)
 
-and gives the same ``epochs_to_converge``. The data seed is fixed per recipe (``data_seed``,
+and gives the same ``epochs_to_converge`` (bitwise the same run: MLP cells train with
+:func:`topokit.training.fit_ensemble`'s exact engine; every run uses one torch thread, so
+reproduce a CNN run with ``fit(..., num_threads=1)``, since oneDNN's reductions may depend on
+the thread count). A run whose loss becomes NaN or inf (fit raises) is recorded as
+diverged and censored. The data seed is fixed per recipe (``data_seed``,
 default 0): all runs of a dataset see the same sample, and the run's seed sets the initial
 weights and the mini-batch order, so two activations compared over seeds 0..n-1 share both.
 
@@ -54,6 +58,7 @@ import torch
 from . import activations as _activations
 from . import data as _data
 from . import models as _models
+from . import stats as _stats
 from . import training as _training
 from .cache import MISSING, Cache, code_version, make_key
 
@@ -83,7 +88,7 @@ _NET_PARAMS = {
     "mlp": ("in_dim", "width", "depth", "out_dim"),
     "cnn": ("in_channels", "num_classes", "channels", "hidden", "batch_norm"),
 }
-_SWEEP_OPTIONS = ("n_jobs", "progress", "ensemble", "keep_models", "device")
+_HISTORY = ["epoch", "loss", "lr", "train_accuracy", "test_accuracy", "seconds"]
 
 
 @dataclass(frozen=True)
@@ -488,22 +493,19 @@ def _train_task(r: Recipe, activation: str, seeds: list, keys: list, arrays: tup
 
     fit_opts = dict(r.fit_params, device=device, progress=False, num_threads=1)
     if trainer == "fit_ensemble":
-        t0 = time.perf_counter()
-        results = _training.fit_ensemble(nets, X, y, seeds, on_diverge="censor", **fit_opts)
-        total = time.perf_counter() - t0
-        member_epochs = sum(len(res.history) for res in results) or 1
-        for i, res in enumerate(results):
-            # the ensemble's time, attributed to members in proportion to the epochs they ran
-            store(i, res, total * len(res.history) / member_epochs)
+        # each member is stored as soon as it stops, with the wall time attributed to it (each
+        # epoch's time split among the members training in it)
+        _training.fit_ensemble(nets, X, y, seeds, on_diverge="censor", **fit_opts,
+                               on_member_done=lambda i, res: store(i, res, float(res.history["seconds"].iloc[-1])
+                                                                   if len(res.history) else 0.0))
     else:
         for i, (net, s) in enumerate(zip(nets, seeds)):
-            t0 = time.perf_counter()
+            t0, seen = time.perf_counter(), []
             try:
-                res = _training.fit(net, X, y, seed=s, **fit_opts)
-            except FloatingPointError as exc:
-                res = _training.FitResult(model=net, history=pd.DataFrame(
-                    columns=["epoch", "loss", "lr", "train_accuracy", "test_accuracy", "seconds"]),
-                    epochs_to_converge=None, params={"diverged_at": str(exc)})
+                res = _training.fit(net, X, y, seed=s, callback=lambda e, m, row: seen.append(row), **fit_opts)
+            except FloatingPointError:  # diverged: censored, with the epochs it completed
+                res = _training.FitResult(model=net, history=pd.DataFrame(seen, columns=_HISTORY),
+                                          epochs_to_converge=None, params={"diverged_at": len(seen) + 1})
             store(i, res, time.perf_counter() - t0)
     return [(s, out[s]) for s in seeds]
 
@@ -585,7 +587,11 @@ def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progr
         r, act = runs[idx[0]][0], runs[idx[0]][1]
         eps = [runs[i][6]["epochs_to_converge"] for i in idx]
         conv = [e for e in eps if e is not None]
-        med = f"median {np.median(conv):.0f} epochs ({min(conv)}-{max(conv)})" if conv else "no run converged"
+        cap = r.fit_params["max_epochs"]
+        km = _stats.km_median(eps, cap) if conv else math.inf
+        med = ("no run converged" if not conv else
+               f"Kaplan-Meier median {km:g} epochs, converged runs {min(conv)}-{max(conv)}" if math.isfinite(km) else
+               f"median above the cap (most runs censored), converged runs {min(conv)}-{max(conv)}")
         new = any(len(runs[i]) > 7 for i in idx)
         how = f"{cell_time[cell]:.1f} s" if new else "cached"
         return (f"{r.dataset} [{r.label}, lr={r.fit_params['lr']:g}, cap={r.fit_params['max_epochs']}] {act}: "
@@ -604,7 +610,11 @@ def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progr
                                      cache.directory, runs[g[0]][3], dev, keep_models, g)
                 for g, r, act in tasks)
         try:
-            for g, results, seconds in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
+            try:  # results as they finish, where the active backend can stream them
+                runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+            except ValueError:  # e.g. the multiprocessing backend: all at the end
+                runner = Parallel(n_jobs=n_jobs)
+            for g, results, seconds in runner(jobs):
                 for i, (_, payload) in zip(g, results):
                     runs[i][6] = payload
                     runs[i].append(True)
@@ -626,9 +636,8 @@ def _write(line: str) -> None:
 
 
 def _timed_task(r, act, seeds, keys, arrays, cache_dir, trainer, device, keep_models, g):
-    torch.set_num_threads(1)
     t0 = time.perf_counter()
-    results = _train_task(r, act, seeds, keys, arrays, cache_dir, trainer, device, keep_models)
+    results = _train_task(r, act, seeds, keys, arrays, cache_dir, trainer, device, keep_models)  # 1 thread each
     return g, results, time.perf_counter() - t0
 
 
@@ -673,8 +682,8 @@ def sweep(activations, datasets, seeds, *, cache_dir=None, n_jobs: Optional[int]
         seed, epochs_to_converge`` (NaN when the run never reached the target: censored at
         ``max_epochs``), ``converged, epochs_run, train_accuracy`` (at the last epoch),
         ``test_accuracy`` (of the returned weights on the dataset's test split), ``seconds``
-        (training wall time; for ensemble runs, the ensemble's time shared in proportion to the
-        epochs each member ran), ``diverged`` (the loss became NaN/inf: the run is censored),
+        (training wall time; for ensemble runs, each epoch's time split equally among the
+        members training in it), ``diverged`` (the loss became NaN/inf: the run is censored),
         one ``epochs_to_<acc>`` column per ladder accuracy (:func:`ladder_column`; NaN if never
         reached), and the configuration: ``net, max_epochs, lr, batch_size, lr_decay,
         decay_steps, weight_decay, target_accuracy, data_params`` (JSON), ``data_seed,
@@ -798,14 +807,18 @@ def sweep_topology(activations, datasets, seeds, *, cache_dir=None, k: Optional[
 def _topology_task(cache_dir, run, params: dict, code: str) -> pd.DataFrame:
     from . import topology as _topology
 
-    torch.set_num_threads(1)
     cache = Cache(cache_dir)
     r, key = run[0], run[5]
 
     def compute():
         net = _model_from_cache(cache, run)
         hom = r.load(r.homology_split())
-        return _topology.layer_betti(net, hom.X, hom.y, n_jobs=1, seed=0, **params)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return _topology.layer_betti(net, hom.X, hom.y, n_jobs=1, seed=0, **params)
+        finally:
+            torch.set_num_threads(threads)
 
     return cache.memo("sweep-topology", {"run": key, **params}, compute, code=[code, _topology_source()])
 
