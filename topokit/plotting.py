@@ -1151,7 +1151,8 @@ def _act_color(name, i: int) -> str:
     return "#009E73" if str(name) == "topo" else _activation_color(name, i)
 
 
-def plot_activation_family(members: Sequence, x_range: tuple = (-2.0, 2.0), highlight=None, title: Optional[str] = None):
+def plot_activation_family(members: Sequence, x_range: tuple = (-2.0, 2.0), highlight=None,
+                           title: Optional[str] = None):
     """Graphs of members of the collapse family ``f(x) = max(x - w, 0) + s min(x + w, 0)``.
 
     Parameters

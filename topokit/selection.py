@@ -304,28 +304,19 @@ def compare(runs: pd.DataFrame, candidate: str = "topo", baselines: Sequence[str
     need = {"activation", "dataset", "seed", "epochs_to_converge", "max_epochs", "seconds", "test_accuracy"}
     if need - set(runs.columns):
         raise ValueError(f"runs lacks columns {sorted(need - set(runs.columns))}; pass a sweep table")
-    rows = []
-    for ds, g in runs.groupby("dataset", sort=False):
-        cand = g[g.activation == candidate].sort_values("seed")
-        if cand.empty:
-            continue
-        for b in baselines:
-            base = g[g.activation == b].sort_values("seed")
-            if base.empty:
-                continue
-            cap = float(max(base.max_epochs.max(), cand.max_epochs.max()))
-            sp = _stats.speedup(base.epochs_to_converge.tolist(), cand.epochs_to_converge.tolist(), cap=cap,
-                                n_boot=n_boot)
-            rows.append({"dataset": ds, "baseline": b, "candidate": candidate, "speedup": sp.ratio, "low": sp.low,
-                         "high": sp.high, "p_value": sp.p_value, "prob_improvement": sp.prob_improvement,
-                         "baseline_median": sp.baseline_median, "candidate_median": sp.candidate_median,
-                         "censored_baseline": sp.censored_baseline, "censored_candidate": sp.censored_candidate,
-                         "n": sp.n_candidate,
-                         "wall_speedup": float(base.seconds.median() / cand.seconds.median()),
-                         "baseline_test_accuracy": float(base.test_accuracy.mean()),
-                         "candidate_test_accuracy": float(cand.test_accuracy.mean()),
-                         "verdict": _stats.verdict(sp.ratio, sp.low, sp.high, claimed=claimed)})
-    return pd.DataFrame(rows)
+    frames = [_stats.speedup_table(runs, b, [candidate], n_boot=n_boot, claimed=claimed)
+              for b in baselines if b in set(runs.activation)]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames, ignore_index=True).rename(columns={"ratio": "speedup", "n_candidate": "n"})
+    per = runs.groupby(["dataset", "activation"]).agg(sec=("seconds", "median"), acc=("test_accuracy", "mean"))
+    table["wall_speedup"] = [per.loc[(d, b), "sec"] / per.loc[(d, c), "sec"]
+                             for d, b, c in zip(table.dataset, table.baseline, table.candidate)]
+    table["baseline_test_accuracy"] = [per.loc[(d, b), "acc"] for d, b in zip(table.dataset, table.baseline)]
+    table["candidate_test_accuracy"] = [per.loc[(d, c), "acc"] for d, c in zip(table.dataset, table.candidate)]
+    order = {d: i for i, d in enumerate(dict.fromkeys(runs.dataset))}
+    return table.sort_values("dataset", key=lambda c: c.map(order), kind="stable", ignore_index=True)
 
 
 def km_curves(runs: pd.DataFrame) -> pd.DataFrame:

@@ -173,6 +173,8 @@ _PLACEHOLDER = "PROVISIONAL placeholder, not yet measured: to be replaced by a r
 # RECIPES: per-dataset defaults. Replace values here (and set provisional=False with the
 # measurement in notes) when a recipe is measured; keep this block self-contained.
 # ============================================================================================
+_NET_3D = dict(in_dim=3, width=32, depth=6, out_dim=2)      # the 3-D sets' net (D-II, D-III)
+_BATCHES_256 = dict(max_epochs=300, batch_size=256)          # and their training
 _SMALL_CNN = dict(num_classes=2, channels=(8, 16, 32), hidden=32, batch_norm=True)  # the image recipes' CNN
 _CNN_FIT = dict(lr=0.003, batch_size=64, max_epochs=40, lr_decay=None)              # and their training
 RECIPES: Dict[str, Recipe] = {
@@ -184,17 +186,18 @@ RECIPES: Dict[str, Recipe] = {
         _fit(max_epochs=2500), topology_k=14, provisional=False,
         notes="Naitzat's 2-15x9-2, Adam lr 0.01 full batch, rate halved every 2,500 steps, target 100%, "
         "2,000 training points, cap 2,500. Measured over seeds 0-9: 9/10 converge (361, 375, 1442, 327, "
-        "500, 570, -, 334, 459, 523 epochs; seed 6 at 99.6% at the cap), 0.8-3.7 s a run. Mini-batches of 256 (cap 400): 4/5. " + _MEASURED_D1),
+        "500, 570, -, 334, 459, 523 epochs; seed 6 at 99.6% at the cap), 0.8-3.7 s a run. Mini-batches "
+        "of 256 (cap 400): 4/5. " + _MEASURED_D1),
     "D-II": Recipe(
-        "D-II", "mlp", dict(in_dim=3, width=32, depth=6, out_dim=2), {"n": 3000},
-        _fit(max_epochs=300, batch_size=256, target_accuracy=0.99), topology_k=35, provisional=False,
+        "D-II", "mlp", dict(_NET_3D), {"n": 3000}, _fit(**_BATCHES_256, target_accuracy=0.99), topology_k=35,
+        provisional=False,
         notes="3-32x6-2, Adam lr 0.01, batches of 256, target 99%, cap 300, 3,000 points. Measured: 5/5 "
         "seeds in 55-192 epochs (~1 s). Rejected: 3-15x9-2 full batch target 100% cap 2,000: 0/5 "
         "(97.7-99.7%); 3-15x9-2 batches of 256 target 99%: 0/5; 3-32x6-2 full batch target 99%: 3/3 "
         "but 131-871 epochs."),
     "D-III": Recipe(
-        "D-III", "mlp", dict(in_dim=3, width=32, depth=6, out_dim=2), {"n": 3000},
-        _fit(max_epochs=300, batch_size=256, target_accuracy=0.95), topology_k=35, provisional=False,
+        "D-III", "mlp", dict(_NET_3D), {"n": 3000}, _fit(**_BATCHES_256, target_accuracy=0.95), topology_k=35,
+        provisional=False,
         notes="3-32x6-2, Adam lr 0.01, batches of 256, target 95%, cap 300, 3,000 points. Measured over "
         "seeds 0-9: 9/10 reach 95% by epoch 36-130 (the tenth peaked at 89%); at 98% only 8/10 within "
         "400, at 99% 3/5 within 300. Rejected: 3-15x9-2 full batch target 100%: 0/5 (80-97% at 2,000 "
@@ -218,14 +221,15 @@ RECIPES: Dict[str, Recipe] = {
         "regime, 162 cells per class) with 2-64x4-2: 50-55% after 150 epochs; c = 10: 50-59% (2-32x6-2) "
         "and 79-81% (2-64x6-2); c = 8 with 2-64x6-2: 1/3 at 95%."),
     "fashion-mnist": Recipe(
-        "fashion-mnist", "cnn", dict(in_channels=1, **_SMALL_CNN), {"classes": ("Pullover", "Coat"), "max_per_class": 500,
-                                                                    "image_size": 14},
+        "fashion-mnist", "cnn", dict(in_channels=1, **_SMALL_CNN),
+        {"classes": ("Pullover", "Coat"), "max_per_class": 500, "image_size": 14},
         _fit(**_CNN_FIT, target_accuracy=0.97), provisional=False,
         notes="Pullover vs Coat, 500 training images per class at 14x14, CNN (8, 16, 32) + dense 32, Adam "
         "lr 0.003, batches of 64, target 97% training accuracy, cap 40. Measured: 2/2 seeds in 14-19 "
         "epochs (~1 s), test accuracy 0.83-0.84."),
     "cifar10": Recipe(
-        "cifar10", "cnn", dict(in_channels=3, **_SMALL_CNN), {"classes": ("cat", "dog"), "max_per_class": 500, "image_size": 16},
+        "cifar10", "cnn", dict(in_channels=3, **_SMALL_CNN),
+        {"classes": ("cat", "dog"), "max_per_class": 500, "image_size": 16},
         _fit(**_CNN_FIT, target_accuracy=0.95), provisional=False,
         notes="Cat vs dog, 500 training images per class at 16x16, CNN (8, 16, 32) + dense 32, Adam lr 0.003, "
         "batches of 64, target 95%, cap 40. Measured: 2/2 seeds in 21-27 epochs (~2 s), test accuracy "
