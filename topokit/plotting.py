@@ -1146,9 +1146,7 @@ def plot_point_clouds(outputs, y, layers: Optional[Sequence[int]] = None, layer_
 
 # ----- activation comparison (issue 7: the topological activation and the speed-up claim)
 
-
-def _act_color(name, i: int) -> str:
-    return "#009E73" if str(name) == "topo" else _activation_color(name, i)
+ACTIVATION_COLORS.setdefault("topo", "#009E73")  # bluish green (shared with gelu, never drawn together here)
 
 
 def plot_activation_family(members: Sequence, x_range: tuple = (-2.0, 2.0), highlight=None,
@@ -1233,7 +1231,7 @@ def plot_km_curves(curves: pd.DataFrame, ncols: int = 3, title: Optional[str] = 
     for ax, ds in zip(axes.flat, datasets):
         d = curves[curves.dataset == ds]
         for i, (g, c) in enumerate(d.groupby("group", sort=False)):
-            col = _act_color(g, i)
+            col = _activation_color(g, i)
             ax.step(c.epoch, c.reached, where="post", color=col, label=str(g), lw=2.2 if g == "topo" else 1.4)
             if {"low", "high"} <= set(c.columns):
                 ax.fill_between(c.epoch, c.low.fillna(c.reached), c.high.fillna(c.reached), step="post",
@@ -1300,7 +1298,7 @@ def plot_rank_scatter(df: pd.DataFrame, x: str, y: str, hue: str = "activation",
     _check_columns(df, [x, y, hue], "plot_rank_scatter", "pass one row per run, e.g. selection.omega_ratio(...)")
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for i, (g, d) in enumerate(df.groupby(hue, sort=False)):
-        ax.scatter(d[x], d[y], s=28, color=_act_color(g, i), label=str(g), alpha=0.85)
+        ax.scatter(d[x], d[y], s=28, color=_activation_color(g, i), label=str(g), alpha=0.85)
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(x)
