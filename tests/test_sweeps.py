@@ -69,11 +69,13 @@ def test_recipes_are_documented_and_overridable():
         assert r.provisional == ("PROVISIONAL" in r.notes)
     d1 = sweeps.recipe("d1")
     assert d1.label == "mlp 2-15x9-2" and not d1.provisional
-    assert d1.fit_params == dict(max_epochs=5000, lr=0.01, batch_size=None, lr_decay=0.5, decay_steps=2500,
+    assert d1.fit_params == dict(max_epochs=2500, lr=0.01, batch_size=None, lr_decay=0.5, decay_steps=2500,
                                  weight_decay=0.0, target_accuracy=1.0)
     r = sweeps.recipe("D-I", lr=0.005, width=25, size=0.5, ladder=[1.0, 0.9], data_seed=3)
     assert (r.fit_params["lr"], r.net_params["width"], r.data_params, r.ladder, r.data_seed) == \
-        (0.005, 25, {"size": 0.5}, (0.9, 1.0), 3)
+        (0.005, 25, {"size": 0.5}, (0.9, 1.0), 3)  # a relative size replaces the recipe's n = 2000
+    assert sweeps.recipe("D-I").data_params == {"n": 2000}
+    assert len(sweeps.recipe("D-I", size=0.1).load("train").X) == 780
     assert sweeps.recipe("fashion-mnist", channels=[4, 8]).net_params["channels"] == (4, 8)
     assert sweeps.RECIPES["D-I"].fit_params["lr"] == 0.01  # the registry itself is untouched
     assert sweeps.ladder_column(0.9) == "epochs_to_0.90" and sweeps.ladder_column(0.995) == "epochs_to_0.995"
@@ -275,7 +277,7 @@ def test_fit_ensemble_bad_input(call, match):
     (dict(max_epochs=0), r"max_epochs \(the epoch cap\) must be a positive integer, got 0; pass e.g."),
     (dict(target_accuracy=0), r"target_accuracy must be in \(0, 1\], got 0"),
     (dict(target_accuracy=1.01), r"target_accuracy must be in \(0, 1\]"),
-    (dict(datasets=[("D-I", {"in_dim": 3})]), r"expects input of shape \[n, 3\].*X has shape \(7800, 2\)"),
+    (dict(datasets=[("D-I", {"in_dim": 3})]), r"expects input of shape \[n, 3\].*X has shape \(2000, 2\)"),
     (dict(ensemble=True, datasets=["digits"]), "ensemble=True needs an MLP"),
 ])
 def test_sweep_bad_input_before_training(kwargs, match, tmp_path, monkeypatch):

@@ -360,6 +360,8 @@ def recipe(name: str, **overrides) -> Recipe:
             extra[key] = value
         elif key in data_keys:
             dat[key] = tuple(value) if isinstance(value, list) else value
+            if key == "size" and "n" not in overrides:
+                dat.pop("n", None)  # a relative size replaces the recipe's absolute count, which would win
         else:
             raise ValueError(
                 f"unknown option {key!r} for the {base.dataset!r} recipe; it accepts net parameters "
