@@ -14,6 +14,7 @@ from matplotlib.collections import PathCollection, PolyCollection  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from topokit import data, models, plotting, topology, training  # noqa: E402
+from topokit.fileio import PROJECT_ROOT  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -70,14 +71,14 @@ def test_figures_dir_env_quick_and_default(tmp_path, monkeypatch):
     assert plotting.figures_dir() == tmp_path / "figs" / "quick"
     assert plotting.figures_dir(quick=False) == tmp_path / "figs"
     monkeypatch.delenv("TOPOKIT_FIGURES")
-    monkeypatch.setattr(plotting, "PROJECT_FIGURES", tmp_path / "project" / "figures")
+    monkeypatch.setattr(plotting._base, "PROJECT_FIGURES", tmp_path / "project" / "figures")
     assert plotting.figures_dir() == tmp_path / "project" / "figures" / "quick"
     monkeypatch.setenv("TOPOKIT_QUICK", "0")
     assert plotting.figures_dir() == tmp_path / "project" / "figures"
 
 
 def test_default_figures_folder_is_the_projects():
-    assert plotting.PROJECT_FIGURES == plotting.Path(plotting.__file__).resolve().parent.parent / "figures"
+    assert plotting.PROJECT_FIGURES == PROJECT_ROOT / "figures"
 
 
 def test_save_matplotlib_png_and_pdf(tmp_path):
