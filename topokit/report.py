@@ -249,8 +249,8 @@ def write_report(claims, directory=None) -> list[Path]:
 README_START, README_END = "<!-- report:start -->", "<!-- report:end -->"
 
 #: Figures shown in the README's gallery (file-name patterns in the figures folder, in order).
-GALLERY = ("05_verdicts.png", "02_d1_betti_by_layer.png", "02_d1_relu_vs_tanh.png", "03_*forest*.png",
-           "03_*km*.png", "04_*curve*.png", "04_*scores*.png")
+GALLERY = ("05_verdicts.png", "02_d1_relu_vs_tanh.png", "03_speedup_forest.png", "03_km_curves_mlp.png",
+           "04_cats-vs-dogs_curves.png", "04_betti_scores_sweep.png")
 
 
 def readme_table(claims) -> str:
