@@ -731,8 +731,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("notebooks", nargs="*", type=Path,
                    help="notebooks to check (default: every notebooks/NN_*.ipynb); they share one folder")
-    p.add_argument("--only", action="append", default=[], metavar="PREFIX",
-                   help="only notebooks whose file name starts with PREFIX (e.g. 05); repeatable")
+    p.add_argument("--only", action="extend", nargs="+", default=[], metavar="PREFIX",
+                   help="only notebooks whose file names start with these prefixes, e.g. --only 03 04 "
+                        "(as in topokit reproduce); repeatable")
     p.add_argument("--timeout", type=float, default=1200.0, metavar="S",
                    help="seconds one notebook may take to run all its cells (default 1200)")
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "build" / "e2e",
