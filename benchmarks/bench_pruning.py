@@ -43,8 +43,8 @@ import warnings
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # also when imported by path (tests)
+from _bench import write_json  # noqa: E402  (puts the project on the path)
 from topokit import pruning  # noqa: E402
 
 METHODS = ("betti", "betti-knn", "cubical")
@@ -177,9 +177,7 @@ def main(argv=None) -> int:
         payload = {"benchmark": "bench_pruning", "python": platform.python_version(), "torch": torch.__version__,
                    "cpus": os.cpu_count(), "n_images": args.n_images, "baseline_filters_per_layer": nb,
                    "quick": args.quick, "min_ratio": args.min_ratio, "ok": bool(ok), "results": results}
-        from topokit.fileio import atomic_write_text
-
-        atomic_write_text(args.json, json.dumps(payload, indent=1, default=float))
+        write_json(args.json, payload)
         print(f"figures written to {args.json}")
     return 0 if ok else 1
 

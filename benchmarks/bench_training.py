@@ -24,7 +24,6 @@ taken while other processes load the machine are noisy, the ratios less so.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -32,10 +31,8 @@ import time
 
 import torch
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
+from _bench import write_json  # noqa: E402  (puts the project on the path)
 from topokit import data, models, training  # noqa: E402
-from topokit.fileio import atomic_write_text  # noqa: E402
 
 
 def timed(label: str, train):
@@ -116,7 +113,7 @@ def main(argv=None) -> int:
     elif within:
         print("exact ensemble: epochs_to_converge within 1% of fit's for every seed, not identical")
     if args.json:
-        atomic_write_text(args.json, json.dumps(figures, indent=1))
+        write_json(args.json, figures)
         print(f"figures written to {args.json}")
     if not within:
         print("FAIL: the exact ensemble disagrees with fit by more than 1% on some seed")

@@ -95,6 +95,14 @@ def test_download_with_wrong_checksum_leaves_nothing(no_data, monkeypatch, http_
     assert list(no_data.iterdir()) == []  # no half-written file, no .part left behind
 
 
+def test_failed_download_into_a_subfolder_leaves_no_empty_folder(no_data, monkeypatch, http_server):
+    remote = _serve(monkeypatch, http_server, b"tampered", digest="0" * 64)
+    monkeypatch.setitem(data.FILES, "cats-vs-dogs", data._Remote("sub/dir/cats.zip", remote.digest, remote.url))
+    with pytest.raises(data.DataUnavailableError):
+        data.ensure_available(["cats-vs-dogs"], download=True)
+    assert list(no_data.iterdir()) == []  # neither sub/ nor sub/dir/ stays behind
+
+
 def test_half_downloaded_file_is_reported_or_replaced(no_data, monkeypatch, http_server):
     payload = b"complete file " * 1000
     _serve(monkeypatch, http_server, payload)

@@ -521,6 +521,19 @@ def _download(remote: _Remote, target: Path) -> Path:
     """Fetch ``remote.url`` into ``target`` atomically, verifying the checksum before the rename."""
     from tqdm.auto import tqdm
 
+    created = [d for d in reversed(target.parents) if not d.exists()]  # folders a failure must not leave behind
+    try:
+        return _fetch(remote, target, tqdm)
+    except BaseException:
+        for folder in reversed(created):
+            try:
+                folder.rmdir()  # only if still empty
+            except OSError:
+                break
+        raise
+
+
+def _fetch(remote: _Remote, target: Path, tqdm) -> Path:
     with atomic_path(target, suffix=".part") as tmp:
         with open(tmp, "wb") as out, urllib.request.urlopen(remote.url, timeout=60) as resp:
             total = int(resp.headers.get("Content-Length") or 0) or None

@@ -412,9 +412,9 @@ def _run(tasks, fn, n_jobs: int, desc: str, progress: Optional[bool]):
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
-    from .training import _progress_enabled
+    from .fileio import progress_enabled
 
-    it = tqdm(tasks, desc=desc, leave=False, disable=not _progress_enabled(progress))
+    it = tqdm(tasks, desc=desc, leave=False, disable=not progress_enabled(progress))
     if n_jobs == 1:
         return [fn(*t) for t in it]
     return Parallel(n_jobs=n_jobs)(delayed(fn)(*t) for t in it)
@@ -998,7 +998,8 @@ def accuracy_curves(model, curves: Mapping, X_train, y_train, X_test, y_test, fr
     """
     from tqdm.auto import tqdm
 
-    from .training import _progress_enabled, accuracy
+    from .fileio import progress_enabled
+    from .training import accuracy
 
     X_train, y_train = _check_images(model, X_train, y_train)
     X_test, y_test = _check_images(model, X_test, y_test)
@@ -1010,7 +1011,7 @@ def accuracy_curves(model, curves: Mapping, X_train, y_train, X_test, y_test, fr
         specs.append(_Curve(str(name), _check_scores(model, scores), bool(highest), spec[2] if len(spec) > 2 else None))
     x1 = torch.from_numpy(X_test[:1])
     rows = []
-    bar = tqdm(total=len(specs) * len(fractions), desc="curves", leave=False, disable=not _progress_enabled(progress))
+    bar = tqdm(total=len(specs) * len(fractions), desc="curves", leave=False, disable=not progress_enabled(progress))
     for c in specs:
         for f in fractions:
             pruned, rep = prune(model, c.scores, fraction=f, example_input=x1, highest=c.highest)

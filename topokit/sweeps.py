@@ -65,6 +65,7 @@ from . import parallel as _parallel
 from . import stats as _stats
 from . import training as _training
 from .cache import MISSING, Cache, code_version, make_key
+from .fileio import progress_enabled
 
 __all__ = [
     "Recipe",
@@ -587,7 +588,7 @@ def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progr
         for g in groups:
             tasks.append((g, r, act))
 
-    show = _training._progress_enabled(progress)
+    show = progress_enabled(progress)
     cells: dict = {}
     for i, run in enumerate(runs):
         cells.setdefault((id(run[0]), run[1]), []).append(i)

@@ -113,7 +113,6 @@ def accuracy(model: nn.Module, X, y, batch_size: int = 8192) -> float:
     return float(np.mean(predict(model, X, batch_size) == y))
 
 
-_progress_enabled = progress_enabled  # the name other modules used before it moved to fileio
 
 
 def fit(
@@ -315,7 +314,7 @@ def _fit(model, X, y, X_test, y_test, dev, *, max_epochs, lr, batch_size, lr_dec
     from tqdm.auto import tqdm
 
     rows, converged_at, t0 = [], None, time.perf_counter()
-    bar = tqdm(range(1, int(max_epochs) + 1), desc="fit", unit="epoch", disable=not _progress_enabled(progress),
+    bar = tqdm(range(1, int(max_epochs) + 1), desc="fit", unit="epoch", disable=not progress_enabled(progress),
                leave=False)
     for epoch in bar:
         model.train()
@@ -659,7 +658,7 @@ def _fit_ensemble(models, X, y, seeds, dev, *, max_epochs, lr, batch_size, lr_de
         return [torch.cat([part[pos] for part in parts]) for pos in range(len(active))]
 
     bar = tqdm(total=max_epochs, desc=f"fit_ensemble ({len(models)})", unit="epoch",
-               disable=not _progress_enabled(progress), leave=False)
+               disable=not progress_enabled(progress), leave=False)
     pending = None  # (epoch, totals) awaiting its accuracy from the next forward pass
     epoch = 0
     while active:
