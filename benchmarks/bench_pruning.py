@@ -153,7 +153,8 @@ def main(argv=None) -> int:
     results, ok = [], True
     for name in args.sets:
         model, _, train, _ = pruning.trained_model(name, quick=args.quick, seed=args.seed, progress=False)
-        pruning.cubical_counts(np.zeros((1, 4, 4), np.float32), 0.0)  # compile the numba kernel outside the timings
+        for method in args.methods:  # load the compiled kernels once, outside the timings
+            pruning.filter_scores(model, train.X[:40], train.y[:40], method=method, progress=False)
         print(f"\n{name}: CNN channels {pruning.conv_layer_names(model)} = "
               f"{[c.out_channels for _, _, c in pruning._conv_blocks(model)]}, images {train.X.shape[1:]}")
         for method in args.methods:

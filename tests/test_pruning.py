@@ -222,6 +222,70 @@ def test_euclidean_betti_equals_giotto_full_filtration():
         assert pruning.euclidean_betti(cloud, eps) == want
 
 
+def test_distances_are_giottos_float32_values_and_kth_neighbours():
+    from sklearn.metrics import pairwise_distances
+
+    rng = np.random.default_rng(3)
+    for n, d, spread in ((2, 3, 1.0), (40, 1, 1e-3), (300, 49, 10.0), (200, 784, 1.0)):
+        X = pruning._distinct(np.maximum(rng.normal(size=(n, d)) * spread, 0))
+        D, kth = pruning._distances(X)
+        want = pairwise_distances(X, metric="euclidean").astype(np.float32)  # what giotto-ph reads
+        iu = np.triu_indices(len(X), 1)
+        assert np.array_equal(D[iu], want[iu]) and np.array_equal(D, D.T) and not D.diagonal().any()
+        if len(X) > pruning.SCALE_K:
+            assert np.array_equal(kth, np.partition(D, pruning.SCALE_K, axis=1)[:, pruning.SCALE_K])
+        else:
+            assert np.isnan(kth).all()
+
+
+def test_distinct_keeps_first_occurrences_in_order():
+    rng = np.random.default_rng(4)
+    a = rng.integers(0, 3, size=(300, 3)).astype(np.float32)
+    a[7] = -0.0 * a[7]  # -0.0 equals 0.0
+    for cloud in (a, a.astype(np.float64), np.zeros((5, 2)), rng.normal(size=(20, 4))):
+        rows = [tuple(r) for r in np.asarray(cloud, np.float64) + 0.0]
+        want = [r for i, r in enumerate(rows) if r not in rows[:i]]
+        got = pruning._distinct(cloud)
+        assert got.dtype == np.float64 and [tuple(r) for r in got] == want
+
+
+def test_flag_betti_after_strong_collapse_equals_ripser_on_the_whole_graph():
+    from gph import ripser_parallel
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(5)
+    graphs = []
+    for n, p in ((1, 0.0), (6, 0.0), (30, 0.05), (60, 0.08), (80, 0.15), (120, 0.3)):
+        upper = np.triu(rng.random((n, n)) < p, 1)
+        graphs.append(upper | upper.T)
+    ring = np.zeros((12, 12), bool)  # a 12-cycle plus a 5-cycle: the all-cycles shortcut
+    for i in range(7):
+        ring[i, (i + 1) % 7] = ring[(i + 1) % 7, i] = True
+    for i in range(5):
+        ring[7 + i, 7 + (i + 1) % 5] = ring[7 + (i + 1) % 5, 7 + i] = True
+    graphs.append(ring)
+    for adj in graphs:
+        i, j = np.nonzero(np.triu(adj, 1))
+        A = sp.coo_matrix((np.ones(len(i), np.float32), (i, j)), shape=adj.shape)
+        dgms = ripser_parallel(A, maxdim=1, thresh=1.0, metric="precomputed", n_threads=1)["dgms"]
+        want = tuple(int(np.count_nonzero(d[:, 1] > 1.0)) for d in dgms)
+        assert pruning._flag_betti(adj) == want
+    assert pruning._flag_betti(ring) == (2, 2)
+
+
+def test_hop_adjacency_equals_the_layer_analysis_hop_distances():
+    from sklearn.neighbors import NearestNeighbors
+
+    from topokit.topology import hop_distances, knn_graph
+
+    rng = np.random.default_rng(6)
+    X = pruning._distinct(rng.normal(size=(150, 5)))
+    ind = NearestNeighbors(n_neighbors=14).fit(X).kneighbors(X, return_distance=False)
+    R = pruning._hop_adjacency(ind, 2)
+    want = hop_distances(knn_graph(X, 14), 2).toarray() > 0
+    assert np.array_equal(R, want | want.T)
+
+
 def test_cubical_counts_rings_and_giotto():
     from gtda.homology import CubicalPersistence
 
@@ -246,6 +310,13 @@ def test_cubical_counts_rings_and_giotto():
     for noise in (0.0, 0.3):
         want = [[int(np.sum((d[:, 2] == q) & (d[:, 1] - d[:, 0] > noise))) for q in (0, 1)] for d in dg]
         assert pruning.cubical_counts(maps, noise).tolist() == want
+        assert pruning.cubical_counts(maps.astype(np.float64), noise).tolist() == want  # argsort path
+        assert pruning.cubical_counts(maps, noise, chunk=7).tolist() == want
+    neg = -maps[:10]  # negative values and -0.0 order right
+    dg = CubicalPersistence(homology_dimensions=(0, 1), reduced_homology=False, infinity_values=np.inf,
+                            n_jobs=1).fit_transform(neg)
+    want = [[int(np.sum((d[:, 2] == q) & (d[:, 1] - d[:, 0] > 0.1))) for q in (0, 1)] for d in dg]
+    assert pruning.cubical_counts(neg, 0.1).tolist() == want
 
 
 def test_subsample_is_stratified_and_seeded():

@@ -267,27 +267,123 @@ def feature_maps(model, X, batch_size: int = 256) -> dict:
 # ----------------------------------------------------------------------------- "betti"
 
 
-def _distances32(cloud: np.ndarray) -> np.ndarray:
-    """Euclidean distances as giotto-ph computes them (sklearn ``pairwise_distances``, then float32)."""
-    from sklearn.metrics import pairwise_distances
-
-    return pairwise_distances(cloud, metric="euclidean").astype(np.float32)
-
-
 def _distinct(cloud: np.ndarray) -> np.ndarray:
-    """The distinct rows of a cloud (float64) in order of first appearance (rows compared as bytes)."""
-    a = np.ascontiguousarray(cloud, dtype=np.float64)
-    a = a + 0.0  # -0.0 -> 0.0, so equal values have equal bytes
-    rows = a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1]))).ravel()
-    _, first = np.unique(rows, return_index=True)
-    return a[np.sort(first)]
+    """The distinct rows of a cloud, as float64, in order of first appearance.
+
+    Rows are compared by their bytes (after -0.0 -> 0.0) in their own dtype (float32 feature maps
+    convert to float64 exactly): a compiled pass hashes every row, and only rows with equal hashes
+    are compared in full.
+    """
+    a = np.asarray(cloud)
+    a = a.reshape(len(a), -1) if a.ndim != 2 else a
+    if a.dtype not in (np.float32, np.float64):
+        a = a.astype(np.float64)
+    a = np.ascontiguousarray(a) + a.dtype.type(0)  # -0.0 -> 0.0, so equal values have equal bytes
+    if a.shape[1] == 0:
+        return np.zeros((min(len(a), 1), 0))
+    keep = _first_rows(a.view(np.uint32 if a.dtype == np.float32 else np.uint64))
+    return a[keep].astype(np.float64)
 
 
-def _kth_median(D: np.ndarray, k: int = SCALE_K) -> float:
-    """Median distance to the k-th nearest other point (D: distances of distinct points), NaN below k + 1 points."""
-    if len(D) <= k:
-        return float("nan")
-    return float(np.median(np.partition(D, k, axis=1)[:, k]))
+@numba.njit(cache=True)
+def _first_rows(w):
+    """Mask of the first occurrence of every distinct row of an integer matrix."""
+    n, m = w.shape
+    mult = np.empty(m, np.uint64)
+    x = np.uint64(0x9E3779B97F4A7C15)
+    for j in range(m):  # fixed odd multipliers (splitmix-style sequence)
+        x = x * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
+        mult[j] = x | np.uint64(1)
+    h = np.zeros(n, np.uint64)
+    for i in range(n):
+        acc = np.uint64(0)
+        for j in range(m):
+            acc += np.uint64(w[i, j]) * mult[j]
+        h[i] = acc
+    order = np.argsort(h, kind="mergesort")  # stable: equal hashes stay in row order
+    keep = np.ones(n, np.bool_)
+    s = 0
+    while s < n:
+        e = s + 1
+        while e < n and h[order[e]] == h[order[s]]:
+            e += 1
+        for a in range(s + 1, e):
+            ra = order[a]
+            for b in range(s, a):
+                rb = order[b]
+                if not keep[rb]:
+                    continue
+                same = True
+                for j in range(m):
+                    if w[ra, j] != w[rb, j]:
+                        same = False
+                        break
+                if same:
+                    keep[ra] = False
+                    break
+        s = e
+    return keep
+
+
+def _distances(cloud: np.ndarray, k: int = SCALE_K) -> tuple:
+    """giotto-ph's float32 distances of a distinct cloud, and each point's k-th neighbour distance.
+
+    giotto-ph takes sklearn's ``pairwise_distances`` (float64: ``-2 X X^T``, plus the squared row
+    norms, clipped at 0, square root), casts it to float32 and reads its upper triangle. The same
+    BLAS product and the same float64 operations in the same order give the same values bit for
+    bit (tested), fused here into one compiled pass that also keeps the k-th smallest value of
+    every row (the point itself counting as the 0th).
+
+    Returns
+    -------
+    (D, kth)
+        ``D``: float32 (n, n), symmetric (from the upper triangle), zero diagonal; ``kth``: float32
+        (n,), NaN when n <= k.
+    """
+    from sklearn.utils.extmath import row_norms
+
+    X = np.ascontiguousarray(cloud, dtype=np.float64)
+    return _distance_kernel(X @ X.T, row_norms(X, squared=True), int(k))
+
+
+@numba.njit(cache=True)
+def _distance_kernel(G, xx, k):
+    n = G.shape[0]
+    D = np.empty((n, n), np.float32)
+    for i in range(n):
+        D[i, i] = 0.0
+        for j in range(i + 1, n):
+            d = -2.0 * G[i, j]
+            d += xx[i]
+            d += xx[j]
+            if d < 0.0:
+                d = 0.0
+            v = np.float32(np.sqrt(d))
+            D[i, j] = v
+            D[j, i] = v
+    kth = np.full(n, np.nan, np.float32)
+    if n > k:
+        buf = np.empty(k + 1, np.float32)
+        for i in range(n):
+            size = 0
+            for j in range(n):
+                v = D[i, j]
+                if size <= k:
+                    size += 1
+                elif v >= buf[k]:
+                    continue
+                t = size - 1  # insert v into the sorted buffer, dropping its largest when full
+                while t > 0 and buf[t - 1] > v:
+                    buf[t] = buf[t - 1]
+                    t -= 1
+                buf[t] = v
+            kth[i] = buf[k]
+    return D, kth
+
+
+def _scale_of(kth: np.ndarray) -> float:
+    """One cloud's contribution to the scale rule: the median k-th neighbour distance (NaN below k + 1 points)."""
+    return float("nan") if np.isnan(kth).any() else float(np.median(kth))
 
 
 def euclidean_betti(cloud, scale: float, distances: Optional[np.ndarray] = None) -> tuple:
@@ -296,8 +392,7 @@ def euclidean_betti(cloud, scale: float, distances: Optional[np.ndarray] = None)
     Bars count when ``birth <= scale < death``; distances are float32, compared with
     ``float32(scale)``, as in giotto-ph/giotto-tda, so a full-filtration giotto-tda diagram read
     at the same scale gives identical counts. The complex at one scale is the flag complex of the
-    graph "distance <= scale", whatever the distances below it, so ripser runs on that graph with
-    every edge at filtration value 1 (2-3x faster than with the distances, same homology).
+    graph "distance <= scale", whatever the distances below it (see :func:`_flag_betti`).
 
     Parameters
     ----------
@@ -311,60 +406,106 @@ def euclidean_betti(cloud, scale: float, distances: Optional[np.ndarray] = None)
         X = _distinct(np.asarray(cloud).reshape(len(cloud), -1))
         if len(X) == 1:
             return (1, 0)
-        distances = _distances32(X)
+        distances = _distances(X)[0]
     return _betti_at(distances, np.float32(scale))
 
 
 def _betti_at(D: np.ndarray, eps) -> tuple:
-    """(b0, b1) of the flag complex of the graph ``D <= eps`` (D: float32 distances of distinct points).
+    """(b0, b1) of the flag complex of the graph ``D <= eps`` (D: symmetric float32 distances)."""
+    return _flag_betti(D <= eps)
 
-    Dominated vertices are removed first (:func:`_strong_collapse`; homotopy equivalent, so b0 and b1
-    are unchanged), then ripser runs on what is left with every edge at filtration value 1.
+
+def _flag_betti(adj: np.ndarray) -> tuple:
+    """(b0, b1) of the flag (clique) complex of a graph given by a symmetric boolean matrix.
+
+    b0 and the strong-collapse core come from :func:`_flag_core` (compiled); b1 is 0 when the
+    core has no edge, the number of core components when every core vertex has two neighbours
+    (disjoint cycles of length >= 4, which have no triangle), and otherwise giotto-ph's
+    ``ripser_parallel`` on the core with every edge at filtration value 1.
     """
+    b0, m, i, j, cycles = _flag_core(adj)
+    if m == 0:
+        return (int(b0), 0)
+    if cycles >= 0:
+        return (int(b0), int(cycles))
     from gph import ripser_parallel
     import scipy.sparse as sp
 
-    n = len(D)
-    if n == 1:
-        return (1, 0)
-    adj = D <= eps
-    np.fill_diagonal(adj, False)
-    keep = _strong_collapse(adj)
-    core = np.flatnonzero(keep)
-    sub = adj[np.ix_(core, core)]
-    i, j = np.nonzero(np.triu(sub, k=1))
-    if len(i) == 0:
-        return (len(core), 0)
-    A = sp.coo_matrix((np.ones(len(i), np.float32), (i, j)), shape=(len(core), len(core)))
-    dgms = ripser_parallel(A, maxdim=1, thresh=1.0, metric="precomputed", n_threads=1)["dgms"]
-    return tuple(int(np.count_nonzero((d[:, 0] <= 1.0) & (d[:, 1] > 1.0))) for d in dgms[:2])
+    A = sp.coo_matrix((np.ones(len(i), np.float32), (i, j)), shape=(m, m))
+    dgm = ripser_parallel(A, maxdim=1, thresh=1.0, metric="precomputed", n_threads=1)["dgms"][1]
+    return (int(b0), int(np.count_nonzero(dgm[:, 1] > 1.0)))
 
 
 @numba.njit(cache=True)
-def _strong_collapse(adj):
-    """Remove dominated vertices one at a time until none is left; returns the mask of kept vertices.
+def _find(parent, a):
+    root = a
+    while parent[root] != root:
+        root = parent[root]
+    while parent[a] != root:
+        nxt = parent[a]
+        parent[a] = root
+        a = nxt
+    return root
+
+@numba.njit(cache=True)
+def _flag_core(adj):
+    """Components and strong-collapse core of a graph (symmetric boolean matrix, diagonal ignored).
 
     Vertex v is dominated by a neighbour u when every neighbour of v is u or a neighbour of u
     (closed neighbourhoods N[v] within N[u]). Removing it is a strong collapse of the flag complex
-    (Boissonnat & Pritam 2020): the homotopy type, hence every Betti number, is unchanged.
+    (Boissonnat & Pritam 2020): the homotopy type, hence every Betti number, is unchanged. Only
+    the neighbours of a removed vertex can become dominated, so they are the ones re-examined.
+
+    Returns
+    -------
+    (b0, m, i, j, cycles)
+        The number of components; the m core vertices that keep an edge, renumbered 0..m-1, and
+        their edges (i < j); ``cycles``: the number of core components when every one of those
+        vertices has exactly two neighbours, else -1.
     """
     n = adj.shape[0]
+    one = np.uint64(1)
+    deg = np.zeros(n, np.int64)
+    for a in range(n):
+        for b in range(n):
+            if b != a and adj[a, b]:
+                deg[a] += 1
+    start = np.zeros(n + 1, np.int64)
+    for a in range(n):
+        start[a + 1] = start[a] + deg[a]
+    nbr = np.empty(start[n], np.int64)
     words = (n + 63) // 64
     bits = np.zeros((n, words), np.uint64)
+    parent = np.arange(n)
     for a in range(n):
-        bits[a, a // 64] |= np.uint64(1) << np.uint64(a % 64)
+        t = start[a]
+        bits[a, a >> 6] |= one << np.uint64(a & 63)
         for b in range(n):
-            if adj[a, b]:
-                bits[a, b // 64] |= np.uint64(1) << np.uint64(b % 64)
+            if b != a and adj[a, b]:
+                nbr[t] = b
+                t += 1
+                bits[a, b >> 6] |= one << np.uint64(b & 63)
+                ra, rb = _find(parent, a), _find(parent, b)
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+    b0 = 0
+    for a in range(n):
+        if _find(parent, a) == a:
+            b0 += 1
     alive = np.ones(n, np.bool_)
+    dirty = np.ones(n, np.bool_)  # a neighbour left since the vertex was last examined
     changed = True
     while changed:
         changed = False
         for v in range(n):
-            if not alive[v]:
+            if not dirty[v] or not alive[v]:
                 continue
-            for u in range(n):
-                if u == v or not alive[u] or not adj[v, u]:
+            dirty[v] = False
+            if deg[v] == 0:
+                continue
+            for t in range(start[v], start[v + 1]):
+                u = nbr[t]
+                if not alive[u] or deg[u] < deg[v]:
                     continue
                 inside = True
                 for w in range(words):
@@ -373,12 +514,51 @@ def _strong_collapse(adj):
                         break
                 if inside:
                     alive[v] = False
-                    for x in range(n):  # v leaves every neighbourhood
-                        if adj[v, x] and alive[x]:
-                            bits[x, v // 64] &= ~(np.uint64(1) << np.uint64(v % 64))
                     changed = True
+                    for s in range(start[v], start[v + 1]):
+                        x = nbr[s]
+                        if alive[x]:
+                            bits[x, v >> 6] &= ~(one << np.uint64(v & 63))
+                            deg[x] -= 1
+                            dirty[x] = True
                     break
-    return alive
+    label = np.full(n, -1, np.int64)
+    m = 0
+    two = True
+    for a in range(n):
+        if alive[a] and deg[a] > 0:
+            label[a] = m
+            m += 1
+            two = two and deg[a] == 2
+    e = 0
+    for a in range(n):
+        if label[a] >= 0:
+            e += deg[a]
+    ei = np.empty(e // 2, np.int64)
+    ej = np.empty(e // 2, np.int64)
+    e = 0
+    for a in range(n):
+        if label[a] < 0:
+            continue
+        for t in range(start[a], start[a + 1]):
+            b = nbr[t]
+            if b > a and alive[b]:
+                ei[e] = label[a]
+                ej[e] = label[b]
+                e += 1
+    cycles = -1
+    if two and m > 0:
+        for a in range(m):
+            parent[a] = a
+        for t in range(e):
+            ra, rb = _find(parent, ei[t]), _find(parent, ej[t])
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+        cycles = 0
+        for a in range(m):
+            if _find(parent, a) == a:
+                cycles += 1
+    return b0, m, ei, ej, cycles
 
 
 def _class_clouds(maps: torch.Tensor, y: np.ndarray, labels) -> list:
@@ -398,12 +578,13 @@ def layer_scales(model, X, y, n_images: Optional[int] = None, seed: int = 0, k: 
     X, y = _check_images(model, X, y)
     idx = subsample(y, n_images, seed)
     maps = feature_maps(model, X[idx])
-    return {name: _scale_from_clouds(_class_clouds(m, y[idx], np.unique(y[idx])), k) for name, m in maps.items()}
+    return {name: _scale_from_kth([_distances(cloud, k)[1] for _, _, cloud in _class_clouds(m, y[idx], np.unique(y[idx]))])
+            for name, m in maps.items()}
 
 
-def _scale_from_clouds(clouds, k: int = SCALE_K, distances=None) -> float:
-    distances = distances if distances is not None else [_distances32(cloud) for _, _, cloud in clouds]
-    values = [_kth_median(D, k) for D in distances]
+def _scale_from_kth(kths) -> float:
+    """The layer's scale from each cloud's k-th neighbour distances: median over the live clouds."""
+    values = [_scale_of(kth) for kth in kths]
     values = [v for v in values if np.isfinite(v) and v > 0]
     return float(np.median(values)) if values else 1.0
 
@@ -423,98 +604,167 @@ def _run(tasks, fn, n_jobs: int, desc: str, progress: Optional[bool]):
 def _knn_betti(cloud: np.ndarray) -> tuple:
     """(b0, b1) as :func:`topokit.topology.layer_betti` counts them (k = 14, 2 hops) for a distinct cloud.
 
-    The same kNN graph and hop distances (:func:`topokit.topology.knn_graph`,
-    :func:`~topokit.topology.hop_distances`); the complex at 2 hops is the flag complex of
-    "hop distance <= 2", so ripser runs on that graph with every edge at value 1.
+    The same kNN neighbours as :func:`topokit.topology.knn_graph` (sklearn, the point itself
+    counted); the complex at 2 hops is the flag complex of "hop distance <= 2"
+    (:func:`_hop_adjacency`), measured by :func:`_flag_betti`.
     """
-    from gph import ripser_parallel
-    from scipy.sparse.csgraph import connected_components
-
-    from .topology import hop_distances, knn_graph
+    from sklearn.neighbors import NearestNeighbors
 
     if len(cloud) <= _KNN_K:
         return (1, 0)
-    A = knn_graph(cloud, _KNN_K)
-    b0 = int(connected_components(A, directed=False)[0])
-    D = hop_distances(A, _KNN_HOPS).tocoo()
-    D.data[:] = 1.0
-    dgm = ripser_parallel(D, maxdim=1, thresh=1.0, metric="precomputed", n_threads=1)["dgms"][1]
-    return (b0, int(np.count_nonzero(dgm[:, 1] > 1.0)))
+    ind = NearestNeighbors(n_neighbors=_KNN_K).fit(cloud).kneighbors(cloud, return_distance=False)
+    return _flag_betti(_hop_adjacency(ind, _KNN_HOPS))
+
+
+@numba.njit(cache=True)
+def _hop_adjacency(ind, hops):
+    """Boolean matrix of the pairs within ``hops`` hops of the undirected graph of neighbour lists ``ind``."""
+    n, k = ind.shape
+    A = np.zeros((n, n), np.bool_)
+    for i in range(n):
+        for t in range(k):
+            j = ind[i, t]
+            if j != i:
+                A[i, j] = True
+                A[j, i] = True
+    start = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        c = 0
+        for j in range(n):
+            if A[i, j]:
+                c += 1
+        start[i + 1] = start[i] + c
+    nbr = np.empty(start[n], np.int64)
+    for i in range(n):
+        t = start[i]
+        for j in range(n):
+            if A[i, j]:
+                nbr[t] = j
+                t += 1
+    R = np.zeros((n, n), np.bool_)
+    depth = np.full(n, -1, np.int64)
+    queue = np.empty(n, np.int64)
+    for s in range(n):
+        depth[s] = 0
+        queue[0] = s
+        head, tail = 0, 1
+        while head < tail:
+            v = queue[head]
+            head += 1
+            if depth[v] == hops:
+                continue
+            for t in range(start[v], start[v + 1]):
+                u = nbr[t]
+                if depth[u] < 0:
+                    depth[u] = depth[v] + 1
+                    R[s, u] = True
+                    queue[tail] = u
+                    tail += 1
+        for t in range(tail):
+            depth[queue[t]] = -1
+    return R
 
 
 # ----------------------------------------------------------------------------- "cubical"
 
 
 @numba.njit(cache=True)
-def _find(parent, a):
-    root = a
-    while parent[root] != root:
-        root = parent[root]
-    while parent[a] != root:
-        nxt = parent[a]
-        parent[a] = root
-        a = nxt
-    return root
-
-@numba.njit(cache=True)
-def _enter(f, parent, birth, pos, p, r, w):
-    """Pixel p enters the filtration at step r as its own component; returns its value and row, column."""
-    fp = np.float64(f[p])
-    parent[p] = p
-    birth[p] = fp
-    pos[p] = r
-    pi = p // w
-    return fp, pi, p - pi * w
-
-
-@numba.njit(cache=True)
-def _cubical_union_find(maps, noise):
-    """Union-find persistence counts of a stack of 2-D maps (see :func:`cubical_counts`)."""
-    m_count, h, w = maps.shape
-    n = h * w
-    out = np.zeros((m_count, 2), np.int64)
-    parent = np.empty(n + 1, np.int64)
-    birth = np.empty(n + 1, np.float64)
-    pos = np.empty(n + 1, np.int64)
+def _radix_order(bits):
+    """Stable ascending order of every row of float32 values given as their uint32 bits (LSD radix sort)."""
+    m_count, n = bits.shape
+    out = np.empty((m_count, n), np.int32)
+    keys = np.empty(n, np.uint32)
+    a = np.empty(n, np.int32)
+    b = np.empty(n, np.int32)
+    count = np.empty(257, np.int64)
     for m in range(m_count):
-        f = maps[m].ravel()
-        # One sort serves both passes: ties only ever make bars of persistence 0.
-        order = np.argsort(f)
-        # H0: sublevel sets, 8-connected, elder rule (older = lower birth, then earlier).
-        for i in range(n):
-            parent[i] = -1  # -1: not yet in the filtration
+        for i in range(n):  # IEEE bits -> unsigned keys in the order of the values
+            u = bits[m, i]
+            keys[i] = ~u if u >> np.uint32(31) else u | np.uint32(0x80000000)
+            a[i] = i
+        src_is_a = True
+        for shift in range(0, 32, 8):
+            s = np.uint32(shift)
+            count[:] = 0
+            for i in range(n):
+                count[np.int64((keys[i] >> s) & np.uint32(255)) + 1] += 1
+            if count.max() == n:  # every key has this digit: the pass would change nothing
+                continue
+            for d in range(256):
+                count[d + 1] += count[d]
+            src, dst = (a, b) if src_is_a else (b, a)
+            for i in range(n):
+                p = src[i]
+                d = np.int64((keys[p] >> s) & np.uint32(255))
+                dst[count[d]] = p
+                count[d] += 1
+            src_is_a = not src_is_a
+        out[m] = a if src_is_a else b
+    return out
+
+
+@numba.njit(cache=True, inline="always")
+def _root(parent, a):
+    while parent[a] != a:  # path halving
+        parent[a] = parent[parent[a]]
+        a = parent[a]
+    return a
+
+
+@numba.njit(cache=True)
+def _cubical_union_find(f, order, h, w, noise):
+    """Union-find persistence counts of maps ``f`` (m, h*w) given each row's ascending ``order``.
+
+    H0: pixels in increasing order, 8-neighbours; H1 by Alexander duality: pixels in decreasing
+    order, 4-neighbours, the outside of the image (node h*w) the oldest component. A component's
+    root is its oldest pixel, so the elder rule compares entry steps.
+    """
+    m_count, n = f.shape
+    out = np.zeros((m_count, 2), np.int64)
+    parent = np.empty(n + 1, np.int32)
+    step = np.empty(n + 1, np.int32)  # when a pixel entered the filtration; -1: not yet
+    for m in range(m_count):
+        fm = f[m]
+        om = order[m]
+        step[:] = -1
         c0 = 1  # the essential bar
         for r in range(n):
-            p = order[r]
-            fp, pi, pj = _enter(f, parent, birth, pos, p, r, w)
+            p = om[r]
+            step[p] = r
+            parent[p] = p
+            fp = np.float64(fm[p])
+            pi = p // w
+            pj = p - pi * w
             a = p
             for qi in range(max(pi - 1, 0), min(pi + 2, h)):
                 for qj in range(max(pj - 1, 0), min(pj + 2, w)):
                     q = qi * w + qj
-                    if q == p or parent[q] < 0:
+                    if step[q] < 0 or q == p:
                         continue
-                    b = _find(parent, q)
+                    b = _root(parent, q)
                     if a == b:
                         continue
-                    if birth[a] < birth[b] or (birth[a] == birth[b] and pos[a] < pos[b]):
+                    if step[a] < step[b]:
                         old, young = a, b
                     else:
                         old, young = b, a
-                    if fp - birth[young] > noise:
+                    if fp - np.float64(fm[young]) > noise:
                         c0 += 1
                     parent[young] = old
-                    a = old  # the root of p's component
-        # H1 by Alexander duality: superlevel sets, 4-connected, the outside (node n) oldest of all.
-        for i in range(n):
-            parent[i] = -1
+                    a = old
+        step[:] = -1
         parent[n] = n
-        birth[n] = np.inf
-        pos[n] = -1
+        step[n] = 0  # the outside: entered first, oldest of all
         c1 = 0
         for r in range(n):
-            p = order[n - 1 - r]
-            fp, pi, pj = _enter(f, parent, birth, pos, p, r, w)
+            p = om[n - 1 - r]
+            step[p] = r + 1
+            parent[p] = p
+            fp = np.float64(fm[p])
+            pi = p // w
+            pj = p - pi * w
             a = p
+            border = pi == 0 or pj == 0 or pi == h - 1 or pj == w - 1
             for k in range(5):
                 if k == 0:
                     if pi == 0:
@@ -533,19 +783,19 @@ def _cubical_union_find(maps, noise):
                         continue
                     q = p + 1
                 else:
-                    if not (pi == 0 or pj == 0 or pi == h - 1 or pj == w - 1):
+                    if not border:
                         continue
                     q = n
-                if parent[q] < 0:
+                if step[q] < 0:
                     continue
-                b = _find(parent, q)
+                b = _root(parent, q)
                 if a == b:
                     continue
-                if birth[a] > birth[b] or (birth[a] == birth[b] and pos[a] < pos[b]):
+                if step[a] < step[b]:
                     old, young = a, b
                 else:
                     old, young = b, a
-                if birth[young] - fp > noise:
+                if np.float64(fm[young]) - fp > noise:
                     c1 += 1
                 parent[young] = old
                 a = old
@@ -554,19 +804,22 @@ def _cubical_union_find(maps, noise):
     return out
 
 
-def cubical_counts(maps, noise: float) -> np.ndarray:
+def cubical_counts(maps, noise: float, chunk: int = 4096) -> np.ndarray:
     """Numbers of H0 and H1 bars of persistence ``> noise`` of each 2-D map's sublevel filtration.
 
     Exact (union-find; see the module docstring), equal to counting the bars of giotto-tda's
     ``CubicalPersistence(reduced_homology=False)`` diagrams with ``death - birth > noise`` (the
-    essential H0 bar included).
+    essential H0 bar included). Pixels are ordered by a radix sort of their float32 bits (numpy's
+    argsort for float64 maps); ties in the order only ever make bars of persistence 0.
 
     Parameters
     ----------
     maps : array-like, shape (m, H, W)
-        Images (float64 inside).
+        Images (float32 kept, anything else as float64).
     noise : float
         Persistence threshold (>= 0).
+    chunk : int, default 4096
+        Maps ordered at a time (bounds the memory of the orders).
 
     Returns
     -------
@@ -580,8 +833,15 @@ def cubical_counts(maps, noise: float) -> np.ndarray:
         raise ValueError("maps contain NaN/inf")
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not noise >= 0:
         raise ValueError(f"noise must be a non-negative number, got {noise!r}")
-    return _cubical_union_find(np.ascontiguousarray(a, dtype=np.float32 if a.dtype == np.float32 else np.float64),
-                              float(noise))
+    m, h, w = a.shape
+    flat = np.ascontiguousarray(a.reshape(m, h * w), dtype=np.float32 if a.dtype == np.float32 else np.float64)
+    out = np.empty((m, 2), np.int64)
+    for s in range(0, m, chunk):
+        part = flat[s:s + chunk]
+        order = (_radix_order(part.view(np.uint32)) if part.dtype == np.float32
+                 else np.argsort(part, axis=1).astype(np.int32))
+        out[s:s + chunk] = _cubical_union_find(part, order, h, w, float(noise))
+    return out
 
 
 # ----------------------------------------------------------------------------- filter_scores
@@ -677,8 +937,8 @@ def filter_scores(model, X, y, method: str = "betti", scale: Optional[float] = N
         else:
             clouds = _class_clouds(m, y, labels)
             if method == "betti":
-                D = [_distances32(cloud) for _, _, cloud in clouds]
-                eps = scale if scale is not None else _scale_from_clouds(clouds, distances=D)
+                D, kth = zip(*[_distances(cloud) for _, _, cloud in clouds])
+                eps = scale if scale is not None else _scale_from_kth(kth)
                 res = _run([(d, np.float32(eps)) for d in D], _betti_at, n_jobs, f"betti {name}", progress)
                 info[name] = {"scale": eps, "n_images": len(X)}
             else:
