@@ -16,11 +16,12 @@ activation), before pooling: hooked at the input of the block's ``MaxPool2d``.
     in R^(H W). Per class, duplicates are removed and the Betti numbers b0 and b1 of the
     Euclidean Vietoris-Rips complex at a fixed scale eps are computed; the score is b0 + b1
     summed over the classes. A bar counts when ``birth <= eps < death``. Computed exactly: the
-    complex at eps is the flag complex of the graph "distance <= eps" (distances in float32, as
-    giotto-ph itself stores them), whose dominated vertices are removed first (strong collapses,
-    which keep every Betti number), then giotto-ph's ``ripser_parallel`` runs on what is left with
-    every edge at one filtration value. Checked equal to giotto-tda's full-filtration diagrams read
-    at eps (tests and ``benchmarks/bench_pruning.py``).
+    complex at eps is the flag complex of the graph "distance <= eps" (giotto-ph's own float32
+    distances, reproduced bit for bit: the same BLAS product and float64 steps as sklearn's
+    ``pairwise_distances``), whose dominated vertices are removed first (strong collapses, which
+    keep every Betti number), then giotto-ph's ``ripser_parallel`` runs on what is left with every
+    edge at one filtration value. Checked equal to giotto-tda's full-filtration diagrams read at
+    eps (tests, and every filter of notebook 04's CNNs in ``benchmarks/bench_pruning.py``).
     **Scale rule** (``scale=None``): one eps per layer, the median over the layer's *live*
     (filter, class) clouds of the median distance from a point to its 14th nearest other
     distinct point. A cloud is live when it has at least 15 distinct points: constant (dead)
@@ -227,41 +228,54 @@ def subsample(y, n_images: Optional[int] = None, seed: int = 0) -> np.ndarray:
     return np.sort(np.concatenate(idx))
 
 
+class _LastMapTaken(Exception):
+    """Stops a forward pass once the last conv block's feature maps are stored."""
+
+
 def feature_maps(model, X, batch_size: int = 256) -> dict:
     """Each conv block's feature maps: after its activation, before its pooling.
+
+    The forward pass runs on a copy of the model in channels-last memory format (about twice as
+    fast on CPU; values agree with the default format to float32 rounding) and stops after the
+    last conv block; the model itself is not changed.
 
     Returns
     -------
     dict
-        Conv-layer name -> float32 tensor ``(n, C, H, W)`` (CPU). Eval mode, no gradients.
+        Conv-layer name -> float32 tensor ``(n, C, H, W)`` (CPU, contiguous). Eval mode, no gradients.
     """
-    convs = _conv_blocks(model)
+    _conv_blocks(model)
     X, _ = _check_images(model, X)
-    store = {name: [] for name, _, _ in convs}
-    handles = []
+    net = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
+    convs = _conv_blocks(net)
+    store: dict = {}
+    last = convs[-1][0]
+    at = [0]  # first image of the batch in flight
+
+    def stash(name, value):
+        value = value.detach().float().cpu()
+        if name not in store:  # one output array per layer, filled batch by batch (no concatenation)
+            store[name] = torch.empty((len(X),) + tuple(value.shape[1:]), dtype=torch.float32)
+        store[name][at[0]:at[0] + len(value)].copy_(value)
+        if name == last:
+            raise _LastMapTaken
+
     for name, block, _ in convs:
         pools = [m for m in block if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d))]
-
-        def keep(_m, args, name=name):
-            store[name].append(args[0].detach().float().cpu())
-
-        def keep_out(_m, _a, out, name=name):
-            store[name].append(out.detach().float().cpu())
-
-        handles.append(pools[0].register_forward_pre_hook(keep) if pools else block.register_forward_hook(keep_out))
-    was = model.training
-    model.eval()
-    dev = next(model.parameters()).device
-    try:
-        with torch.no_grad():
-            Xt = torch.from_numpy(X)
-            for i in range(0, len(Xt), batch_size):
-                model(Xt[i:i + batch_size].to(dev))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was)
-    return {k: torch.cat(v) for k, v in store.items()}
+        if pools:
+            pools[0].register_forward_pre_hook(lambda _m, args, name=name: stash(name, args[0]))
+        else:
+            block.register_forward_hook(lambda _m, _a, out, name=name: stash(name, out))
+    dev = next(net.parameters()).device
+    with torch.no_grad():
+        Xt = torch.from_numpy(X)
+        for i in range(0, len(Xt), batch_size):
+            at[0] = i
+            try:
+                net(Xt[i:i + batch_size].to(dev).contiguous(memory_format=torch.channels_last))
+            except _LastMapTaken:
+                pass
+    return {name: store[name] for name, _, _ in convs}
 
 
 # ----------------------------------------------------------------------------- "betti"
@@ -337,8 +351,8 @@ def _distances(cloud: np.ndarray, k: int = SCALE_K) -> tuple:
     Returns
     -------
     (D, kth)
-        ``D``: float32 (n, n), symmetric (from the upper triangle), zero diagonal; ``kth``: float32
-        (n,), NaN when n <= k.
+        ``D``: float32, the upper triangle (i < j) row by row, as ``M[np.triu_indices(n, 1)]``
+        of the square matrix; ``kth``: float32 (n,), NaN when n <= k.
     """
     from sklearn.utils.extmath import row_norms
 
@@ -349,9 +363,23 @@ def _distances(cloud: np.ndarray, k: int = SCALE_K) -> tuple:
 @numba.njit(cache=True)
 def _distance_kernel(G, xx, k):
     n = G.shape[0]
-    D = np.empty((n, n), np.float32)
+    D = np.empty(n * (n - 1) // 2, np.float32)
+    row = np.empty(n, np.float32)
+    kth = np.full(n, np.nan, np.float32)
+    buf = np.empty(k + 1, np.float32)
+    cand = np.empty(n, np.float32)
+    m0 = min(n, 64)
+    r = min(m0 - 1, ((k + 1) * m0) // n + 4)
+    small = np.empty(r + 1, np.float32)
+    off = 0
     for i in range(n):
-        D[i, i] = 0.0
+        xi = xx[i]
+        for j in range(i):  # entry (j, i) of the upper triangle, as sklearn computes it (G is symmetric)
+            d = -2.0 * G[i, j]
+            d += xx[j]
+            d += xi
+            row[j] = np.float32(np.sqrt(max(d, 0.0)))
+        row[i] = 0.0
         for j in range(i + 1, n):
             d = -2.0 * G[i, j]
             d += xx[i]
@@ -359,26 +387,57 @@ def _distance_kernel(G, xx, k):
             if d < 0.0:
                 d = 0.0
             v = np.float32(np.sqrt(d))
-            D[i, j] = v
-            D[j, i] = v
-    kth = np.full(n, np.nan, np.float32)
-    if n > k:
-        buf = np.empty(k + 1, np.float32)
-        for i in range(n):
-            size = 0
-            for j in range(n):
-                v = D[i, j]
-                if size <= k:
-                    size += 1
-                elif v >= buf[k]:
-                    continue
-                t = size - 1  # insert v into the sorted buffer, dropping its largest when full
-                while t > 0 and buf[t - 1] > v:
-                    buf[t] = buf[t - 1]
-                    t -= 1
-                buf[t] = v
-            kth[i] = buf[k]
+            row[j] = v
+            D[off + j - i - 1] = v
+        off += n - 1 - i
+        if n > k:
+            kth[i] = _kth_of_row(row, k, buf, cand, small, m0, r)
     return D, kth
+
+
+@numba.njit(cache=True, inline="always")
+def _keep_smallest(buf, size, cap, v):
+    """Insert v into the ascending buffer of the ``size`` smallest values seen (at most ``cap``); new size."""
+    if size == cap:
+        if v >= buf[cap - 1]:
+            return size
+        t = cap - 1
+    else:
+        t = size
+        size += 1
+    while t > 0 and buf[t - 1] > v:
+        buf[t] = buf[t - 1]
+        t -= 1
+    buf[t] = v
+    return size
+
+
+@numba.njit(cache=True)
+def _kth_of_row(row, k, buf, cand, small, m0, r):
+    """The k-th smallest value (0-based) of a row of more than k values.
+
+    A bound first: the (r+1)-th smallest of the row's first m0 values usually has a few dozen of
+    the row's values below it; the k-th smallest is selected among those (or among the whole row
+    when k or fewer fall below). Exact either way.
+    """
+    n = len(row)
+    size = 0
+    for j in range(m0):
+        size = _keep_smallest(small, size, r + 1, row[j])
+    bound = small[size - 1]
+    c = 0
+    for j in range(n):
+        v = row[j]
+        cand[c] = v
+        c += v <= bound
+    src = cand
+    if c <= k:
+        src = row
+        c = n
+    size = 0
+    for j in range(c):
+        size = _keep_smallest(buf, size, k + 1, src[j])
+    return buf[k]
 
 
 def _scale_of(kth: np.ndarray) -> float:
@@ -400,30 +459,42 @@ def euclidean_betti(cloud, scale: float, distances: Optional[np.ndarray] = None)
         Points (flattened per point); duplicates are removed here.
     scale : float
     distances : np.ndarray, optional
-        The float32 distance matrix of the *distinct* points, if already computed.
+        The float32 distance matrix (n, n) of the *distinct* points, if already computed (its
+        upper triangle is read).
     """
     if distances is None:
         X = _distinct(np.asarray(cloud).reshape(len(cloud), -1))
-        if len(X) == 1:
-            return (1, 0)
-        distances = _distances(X)[0]
-    return _betti_at(distances, np.float32(scale))
+        D = _distances(X)[0]
+    else:
+        distances = np.asarray(distances, dtype=np.float32)
+        D = distances[np.triu_indices(len(distances), 1)]
+    return _betti_at(D, np.float32(scale))
 
 
 def _betti_at(D: np.ndarray, eps) -> tuple:
-    """(b0, b1) of the flag complex of the graph ``D <= eps`` (D: symmetric float32 distances)."""
-    return _flag_betti(D <= eps)
+    """(b0, b1) of the flag complex of the graph ``D <= eps`` (D: float32 upper triangle, as :func:`_distances`)."""
+    return _flag_betti(D, eps)
 
 
-def _flag_betti(adj: np.ndarray) -> tuple:
-    """(b0, b1) of the flag (clique) complex of a graph given by a symmetric boolean matrix.
+def _points(upper: np.ndarray) -> int:
+    """The number of points n of an upper triangle of n (n - 1) / 2 entries."""
+    n = int(round((1 + math.sqrt(1 + 8 * len(upper))) / 2))
+    if n * (n - 1) // 2 != len(upper):
+        raise ValueError(f"{len(upper)} entries are not the upper triangle of a square matrix")
+    return n
+
+
+def _flag_betti(M: np.ndarray, threshold) -> tuple:
+    """(b0, b1) of the flag (clique) complex of the graph ``M <= threshold``.
+
+    ``M``: the upper triangle (i < j) of a symmetric matrix, row by row (``A[np.triu_indices(n, 1)]``).
 
     b0 and the strong-collapse core come from :func:`_flag_core` (compiled); b1 is 0 when the
     core has no edge, the number of core components when every core vertex has two neighbours
     (disjoint cycles of length >= 4, which have no triangle), and otherwise giotto-ph's
     ``ripser_parallel`` on the core with every edge at filtration value 1.
     """
-    b0, m, i, j, cycles = _flag_core(adj)
+    b0, m, i, j, cycles = _flag_core(M, _points(M), M.dtype.type(threshold))
     if m == 0:
         return (int(b0), 0)
     if cycles >= 0:
@@ -447,14 +518,16 @@ def _find(parent, a):
         a = nxt
     return root
 
+
 @numba.njit(cache=True)
-def _flag_core(adj):
-    """Components and strong-collapse core of a graph (symmetric boolean matrix, diagonal ignored).
+def _flag_core(M, n, threshold):
+    """Components and strong-collapse core of the graph ``M <= threshold`` on n vertices (M: upper triangle).
 
     Vertex v is dominated by a neighbour u when every neighbour of v is u or a neighbour of u
     (closed neighbourhoods N[v] within N[u]). Removing it is a strong collapse of the flag complex
-    (Boissonnat & Pritam 2020): the homotopy type, hence every Betti number, is unchanged. Only
-    the neighbours of a removed vertex can become dominated, so they are the ones re-examined.
+    (Boissonnat & Pritam 2020): the homotopy type, hence every Betti number, is unchanged. A
+    vertex is re-examined only after one of its neighbours left. Components are counted on the
+    core (same number as the graph's).
 
     Returns
     -------
@@ -463,35 +536,37 @@ def _flag_core(adj):
         their edges (i < j); ``cycles``: the number of core components when every one of those
         vertices has exactly two neighbours, else -1.
     """
-    n = adj.shape[0]
     one = np.uint64(1)
     deg = np.zeros(n, np.int64)
+    off = 0
     for a in range(n):
-        for b in range(n):
-            if b != a and adj[a, b]:
-                deg[a] += 1
+        c = 0
+        for t in range(n - 1 - a):
+            e = M[off + t] <= threshold
+            c += e
+            deg[a + 1 + t] += e
+        deg[a] += c
+        off += n - 1 - a
     start = np.zeros(n + 1, np.int64)
     for a in range(n):
         start[a + 1] = start[a] + deg[a]
     nbr = np.empty(start[n], np.int64)
+    fill = start[:n].copy()
     words = (n + 63) // 64
     bits = np.zeros((n, words), np.uint64)
-    parent = np.arange(n)
+    off = 0
     for a in range(n):
-        t = start[a]
         bits[a, a >> 6] |= one << np.uint64(a & 63)
-        for b in range(n):
-            if b != a and adj[a, b]:
-                nbr[t] = b
-                t += 1
+        for t in range(n - 1 - a):
+            if M[off + t] <= threshold:
+                b = a + 1 + t
+                nbr[fill[a]] = b
+                fill[a] += 1
+                nbr[fill[b]] = a
+                fill[b] += 1
                 bits[a, b >> 6] |= one << np.uint64(b & 63)
-                ra, rb = _find(parent, a), _find(parent, b)
-                if ra != rb:
-                    parent[max(ra, rb)] = min(ra, rb)
-    b0 = 0
-    for a in range(n):
-        if _find(parent, a) == a:
-            b0 += 1
+                bits[b, a >> 6] |= one << np.uint64(a & 63)
+        off += n - 1 - a
     alive = np.ones(n, np.bool_)
     dirty = np.ones(n, np.bool_)  # a neighbour left since the vertex was last examined
     changed = True
@@ -524,18 +599,21 @@ def _flag_core(adj):
                     break
     label = np.full(n, -1, np.int64)
     m = 0
+    isolated = 0
     two = True
-    for a in range(n):
-        if alive[a] and deg[a] > 0:
-            label[a] = m
-            m += 1
-            two = two and deg[a] == 2
     e = 0
     for a in range(n):
-        if label[a] >= 0:
-            e += deg[a]
+        if alive[a]:
+            if deg[a] == 0:
+                isolated += 1
+            else:
+                label[a] = m
+                m += 1
+                e += deg[a]
+                two = two and deg[a] == 2
     ei = np.empty(e // 2, np.int64)
     ej = np.empty(e // 2, np.int64)
+    parent = np.arange(m)
     e = 0
     for a in range(n):
         if label[a] < 0:
@@ -546,25 +624,39 @@ def _flag_core(adj):
                 ei[e] = label[a]
                 ej[e] = label[b]
                 e += 1
-    cycles = -1
-    if two and m > 0:
-        for a in range(m):
-            parent[a] = a
-        for t in range(e):
-            ra, rb = _find(parent, ei[t]), _find(parent, ej[t])
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-        cycles = 0
-        for a in range(m):
-            if _find(parent, a) == a:
-                cycles += 1
-    return b0, m, ei, ej, cycles
+                ra, rb = _find(parent, label[a]), _find(parent, label[b])
+                if ra != rb:
+                    parent[max(ra, rb)] = min(ra, rb)
+    pieces = 0
+    for a in range(m):
+        if _find(parent, a) == a:
+            pieces += 1
+    return isolated + pieces, m, ei, ej, pieces if two and m > 0 else -1
 
 
-def _class_clouds(maps: torch.Tensor, y: np.ndarray, labels) -> list:
-    """[(filter, label, distinct cloud)] for a layer's maps (n, C, H, W)."""
+def _class_clouds(maps: torch.Tensor, y: np.ndarray, labels):
+    """Yield the distinct cloud of every (filter, class) of a layer's maps (n, C, H, W), filter by filter.
+
+    One at a time, so that memory is reused from cloud to cloud; the owner of the i-th cloud is
+    filter ``i // len(labels)`` (:func:`_owners`).
+    """
     flat = maps.reshape(maps.shape[0], maps.shape[1], -1).numpy()
-    return [(c, lab, _distinct(flat[y == lab, c])) for c in range(flat.shape[1]) for lab in labels]
+    masks = [y == lab for lab in labels]
+    for c in range(flat.shape[1]):
+        for mask in masks:
+            yield _distinct(flat[mask, c])
+
+
+def _owners(maps: torch.Tensor, labels) -> np.ndarray:
+    """The filter of each cloud :func:`_class_clouds` yields."""
+    return np.repeat(np.arange(maps.shape[1]), len(labels))
+
+
+def _per_filter(maps: torch.Tensor, labels, results) -> np.ndarray:
+    """Per-filter score: b0 + b1 summed over the classes' clouds."""
+    score = np.zeros(maps.shape[1])
+    np.add.at(score, _owners(maps, labels), [sum(b) for b in results])
+    return score
 
 
 def layer_scales(model, X, y, n_images: Optional[int] = None, seed: int = 0, k: int = SCALE_K) -> dict:
@@ -578,7 +670,7 @@ def layer_scales(model, X, y, n_images: Optional[int] = None, seed: int = 0, k: 
     X, y = _check_images(model, X, y)
     idx = subsample(y, n_images, seed)
     maps = feature_maps(model, X[idx])
-    return {name: _scale_from_kth([_distances(cloud, k)[1] for _, _, cloud in _class_clouds(m, y[idx], np.unique(y[idx]))])
+    return {name: _scale_from_kth([_distances(cloud, k)[1] for cloud in _class_clouds(m, y[idx], np.unique(y[idx]))])
             for name, m in maps.items()}
 
 
@@ -589,13 +681,13 @@ def _scale_from_kth(kths) -> float:
     return float(np.median(values)) if values else 1.0
 
 
-def _run(tasks, fn, n_jobs: int, desc: str, progress: Optional[bool]):
+def _run(tasks, fn, n_jobs: int, desc: str, progress: Optional[bool], total: Optional[int] = None):
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
 
     from .fileio import progress_enabled
 
-    it = tqdm(tasks, desc=desc, leave=False, disable=not progress_enabled(progress))
+    it = tqdm(tasks, desc=desc, leave=False, total=total, disable=not progress_enabled(progress))
     if n_jobs == 1:
         return [fn(*t) for t in it]
     return Parallel(n_jobs=n_jobs)(delayed(fn)(*t) for t in it)
@@ -613,12 +705,16 @@ def _knn_betti(cloud: np.ndarray) -> tuple:
     if len(cloud) <= _KNN_K:
         return (1, 0)
     ind = NearestNeighbors(n_neighbors=_KNN_K).fit(cloud).kneighbors(cloud, return_distance=False)
-    return _flag_betti(_hop_adjacency(ind, _KNN_HOPS))
+    return _flag_betti(_hop_adjacency(ind, _KNN_HOPS), 0)
 
 
 @numba.njit(cache=True)
 def _hop_adjacency(ind, hops):
-    """Boolean matrix of the pairs within ``hops`` hops of the undirected graph of neighbour lists ``ind``."""
+    """Pairs within ``hops`` hops of the undirected graph of neighbour lists ``ind``.
+
+    Returns the upper triangle (i < j, row by row) as uint8, 0 where within, so that
+    :func:`_flag_betti` reads the graph as ``R <= 0``.
+    """
     n, k = ind.shape
     A = np.zeros((n, n), np.bool_)
     for i in range(n):
@@ -662,7 +758,13 @@ def _hop_adjacency(ind, hops):
                     tail += 1
         for t in range(tail):
             depth[queue[t]] = -1
-    return R
+    out = np.empty(n * (n - 1) // 2, np.uint8)
+    off = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            out[off + j - i - 1] = 0 if R[i, j] else 1
+        off += n - 1 - i
+    return out
 
 
 # ----------------------------------------------------------------------------- "cubical"
@@ -936,18 +1038,16 @@ def filter_scores(model, X, y, method: str = "betti", scale: Optional[float] = N
             info[name] = {"noise": level, "n_images": len(X)}
         else:
             clouds = _class_clouds(m, y, labels)
+            total = m.shape[1] * len(labels)
             if method == "betti":
-                D, kth = zip(*[_distances(cloud) for _, _, cloud in clouds])
+                D, kth = zip(*[_distances(cloud) for cloud in clouds])
                 eps = scale if scale is not None else _scale_from_kth(kth)
-                res = _run([(d, np.float32(eps)) for d in D], _betti_at, n_jobs, f"betti {name}", progress)
+                res = _run(((d, np.float32(eps)) for d in D), _betti_at, n_jobs, f"betti {name}", progress, total)
                 info[name] = {"scale": eps, "n_images": len(X)}
             else:
-                res = _run([(cloud,) for _, _, cloud in clouds], _knn_betti, n_jobs, f"betti-knn {name}", progress)
+                res = _run(((cloud,) for cloud in clouds), _knn_betti, n_jobs, f"betti-knn {name}", progress, total)
                 info[name] = {"k": _KNN_K, "hops": _KNN_HOPS, "n_images": len(X)}
-            score = np.zeros(m.shape[1])
-            for (c, _, _), b in zip(clouds, res):
-                score[c] += sum(b)
-            out[name] = score
+            out[name] = _per_filter(m, labels, res)
     return (out, info) if details else out
 
 
@@ -1577,12 +1677,10 @@ def _betti_one_layer(model, X, y, layer, eps, n_images, seed, progress):
     X, y = _check_images(model, X, y)
     idx = subsample(y, n_images, seed)
     maps = feature_maps(model, X[idx])[layer]
-    clouds = _class_clouds(maps, y[idx], np.unique(y[idx]))
-    res = _run([(cloud, eps) for _, _, cloud in clouds], euclidean_betti, 1, f"betti {layer}", progress)
-    score = np.zeros(maps.shape[1])
-    for (c, _, _), b in zip(clouds, res):
-        score[c] += sum(b)
-    return score
+    labels = np.unique(y[idx])
+    res = _run(((cloud, eps) for cloud in _class_clouds(maps, y[idx], labels)), euclidean_betti, 1, f"betti {layer}",
+               progress, maps.shape[1] * len(labels))
+    return _per_filter(maps, labels, res)
 
 
 def _paper_rule_rows(model, betti, threshold, train, test, size, seed) -> pd.DataFrame:
