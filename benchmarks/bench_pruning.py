@@ -4,8 +4,9 @@ For each CNN of notebook 04 (``topokit.pruning.trained_model``, read from the ca
 trained) and 1,000 training images (a class-stratified subsample), every conv filter is scored
 with ``topokit.pruning.filter_scores`` for the three topological methods: the whole job, timed
 (feature maps, deduplication, the per-layer scale or noise rule and all clouds included; serial,
-one thread; compiled kernels loaded once before the timings, as any second call in a session
-finds them).
+one thread; the median of ``--repeats`` runs), after one untimed run of the same job (compiled
+kernels loaded, BLAS buffers allocated: what any second call in a session finds; a first call
+in a fresh process takes 0.2-0.4 s more).
 
 The same job done the plainest way with giotto-tda, filter by filter:
 
@@ -143,16 +144,21 @@ def checked_filters(n_filters: int, baseline_filters: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_filters - 1, baseline_filters).round().astype(int))
 
 
-def compare(model, X, y, method: str, n_images: int = 1000, baseline_filters: int = 6, seed: int = 0) -> dict:
-    """Time ours on every filter and the plain job on ``baseline_filters`` evenly spaced filters per layer.
+def compare(model, X, y, method: str, n_images: int = 1000, baseline_filters: int = 6, seed: int = 0,
+            repeats: int = 1) -> dict:
+    """Time ours on every filter (median of ``repeats`` runs) and the plain job on ``baseline_filters`` evenly
+    spaced filters per layer.
 
     Returns a dict with ``ours_s``, the feature-map time, per-layer plain seconds per filter, the
     extrapolated plain total, the ratios, the filters checked and whether every checked score agrees.
     """
-    start = _clock()
-    ours, info = pruning.filter_scores(model, X, y, method=method, n_images=n_images, seed=seed, details=True,
-                                       progress=False)
-    ours_s, ours_wall = _since(start)
+    runs = []
+    for _ in range(max(1, int(repeats))):
+        start = _clock()
+        ours, info = pruning.filter_scores(model, X, y, method=method, n_images=n_images, seed=seed, details=True,
+                                           progress=False)
+        runs.append(_since(start))
+    ours_s, ours_wall = (float(np.median([r[i] for r in runs])) for i in (0, 1))
     idx = pruning.subsample(y, n_images, seed)
     start = _clock()
     maps = pruning.feature_maps(model, X[idx])
@@ -181,7 +187,7 @@ def compare(model, X, y, method: str, n_images: int = 1000, baseline_filters: in
         est += shared + per * m.shape[1]
         est_wall += shared_wall + per_wall * m.shape[1]
     return {"method": method, "n_images": int(len(idx)), "filters": int(sum(v["filters"] for v in layers.values())),
-            "ours_s": ours_s, "feature_maps_s": maps_s, "baseline_est_s": est, "ratio": est / ours_s,
+            "ours_s": ours_s, "ours_runs_s": [r[0] for r in runs], "feature_maps_s": maps_s, "baseline_est_s": est, "ratio": est / ours_s,
             "ratio_without_feature_maps": (est - maps_s) / max(ours_s - maps_s, 1e-9),
             "ours_wall_s": ours_wall, "baseline_est_wall_s": est_wall, "ratio_wall": est_wall / ours_wall,
             "agree": bool(agree), "mismatches": mismatches, "layers": layers}
@@ -196,6 +202,7 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-filters", type=int, default=None,
                     help="evenly spaced filters per layer also scored the plain way (default 6; quick 2; 0: all)")
     ap.add_argument("--min-ratio", type=float, default=10.0)
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs of ours; their median counts (default 3)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
@@ -208,17 +215,20 @@ def main(argv=None) -> int:
     results, ok = [], True
     for name in args.sets:
         model, _, train, _ = pruning.trained_model(name, quick=args.quick, seed=args.seed, progress=False)
-        for method in args.methods:  # load the compiled kernels once, outside the timings
-            pruning.filter_scores(model, train.X[:40], train.y[:40], method=method, progress=False)
+        for method in args.methods:  # one untimed run first: compiled kernels loaded, BLAS buffers allocated
+            pruning.filter_scores(model, train.X, train.y, method=method, n_images=args.n_images, seed=args.seed,
+                                  progress=False)
         print(f"\n{name}: CNN channels {pruning.conv_layer_names(model)} = "
               f"{[c.out_channels for _, _, c in pruning._conv_blocks(model)]}, images {train.X.shape[1:]}")
         for method in args.methods:
-            r = compare(model, train.X, train.y, method, n_images=args.n_images, baseline_filters=nb, seed=args.seed)
+            r = compare(model, train.X, train.y, method, n_images=args.n_images, baseline_filters=nb, seed=args.seed,
+                        repeats=1 if args.quick else args.repeats)
             r["set"] = name
             results.append(r)
             speed_ok = args.quick or r["ratio"] >= args.min_ratio
             ok &= r["agree"] and speed_ok
-            print(f"  {method:9s} ours {r['ours_s']:7.2f} CPU s for all {r['filters']} filters | giotto-tda "
+            print(f"  {method:9s} ours {r['ours_s']:7.2f} CPU s for all {r['filters']} filters (median of "
+                  f"{len(r['ours_runs_s'])}) | giotto-tda "
                   + ", ".join(f"{k} {v['baseline_s_per_filter']:.2f} s/filter ({v['checked']} checked)"
                               for k, v in r["layers"].items())
                   + f" + feature maps {r['feature_maps_s']:.2f} s -> {r['baseline_est_s']:.0f} s | ratio {r['ratio']:.1f}x "

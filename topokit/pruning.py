@@ -15,13 +15,13 @@ activation), before pooling: hooked at the input of the block's ``MaxPool2d``.
     The N images, each mapped to the flattened feature map of the filter, form a point cloud
     in R^(H W). Per class, duplicates are removed and the Betti numbers b0 and b1 of the
     Euclidean Vietoris-Rips complex at a fixed scale eps are computed; the score is b0 + b1
-    summed over the classes. A bar counts when ``birth <= eps < death``. Computed exactly: the
-    complex at eps is the flag complex of the graph "distance <= eps" (giotto-ph's own float32
-    distances, reproduced bit for bit: the same BLAS product and float64 steps as sklearn's
-    ``pairwise_distances``), whose dominated vertices are removed first (strong collapses, which
-    keep every Betti number), then giotto-ph's ``ripser_parallel`` runs on what is left with every
-    edge at one filtration value. Checked equal to giotto-tda's full-filtration diagrams read at
-    eps (tests, and every filter of notebook 04's CNNs in ``benchmarks/bench_pruning.py``).
+    summed over the classes. A bar counts when ``birth <= eps < death``. Computed exactly and fast
+    by :mod:`topokit.filtertopology`: the complex at eps is the flag complex of the graph
+    "distance <= eps" with giotto-ph's own float32 distances; each pair is decided from a float32
+    Gram matrix with a rigorous error bound, the rare pairs near eps from float64; dominated
+    vertices are removed (strong collapses keep every Betti number) and giotto-ph's ripser runs on
+    what is left. Checked equal to giotto-tda's full-filtration diagrams read at eps (tests, and
+    every checked filter of notebook 04's CNNs in ``benchmarks/bench_pruning.py``).
     **Scale rule** (``scale=None``): one eps per layer, the median over the layer's *live*
     (filter, class) clouds of the median distance from a point to its 14th nearest other
     distinct point. A cloud is live when it has at least 15 distinct points: constant (dead)
@@ -82,13 +82,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
-import numba
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
 from . import models as _models
+from .filtertopology import SCALE_K, _distinct, cubical_counts, euclidean_betti, knn_betti, layer_scale, prepare
+from .filtertopology import _KNN_HOPS, _KNN_K, _largest_d2, prepared_betti
 from .models import LayeredNet
 
 __all__ = [
@@ -130,11 +131,8 @@ METHODS = ("betti", "betti-knn", "cubical", "l1", "hrank", "random")
 PAPER_THRESHOLD = 300
 #: Default cap on the number of images scored (a stratified subsample beyond it).
 DEFAULT_MAX_IMAGES = 1000
-#: The neighbour rank of the ``"betti"`` scale rule (Naitzat's k = 14 for D-I).
-SCALE_K = 14
 #: ``"cubical"`` noise level as a fraction of the layer's feature-map standard deviation.
 CUBICAL_NOISE_FRACTION = 0.1
-_KNN_K, _KNN_HOPS = 14, 2
 
 
 # ----------------------------------------------------------------------------- validation
@@ -281,370 +279,17 @@ def feature_maps(model, X, batch_size: int = 256) -> dict:
 # ----------------------------------------------------------------------------- "betti"
 
 
-def _distinct(cloud: np.ndarray) -> np.ndarray:
-    """The distinct rows of a cloud, as float64, in order of first appearance.
-
-    Rows are compared by their bytes (after -0.0 -> 0.0) in their own dtype (float32 feature maps
-    convert to float64 exactly): a compiled pass hashes every row, and only rows with equal hashes
-    are compared in full.
-    """
-    a = np.asarray(cloud)
-    a = a.reshape(len(a), -1) if a.ndim != 2 else a
-    if a.dtype not in (np.float32, np.float64):
-        a = a.astype(np.float64)
-    a = np.ascontiguousarray(a) + a.dtype.type(0)  # -0.0 -> 0.0, so equal values have equal bytes
-    if a.shape[1] == 0:
-        return np.zeros((min(len(a), 1), 0))
-    keep = _first_rows(a.view(np.uint32 if a.dtype == np.float32 else np.uint64))
-    return a[keep].astype(np.float64)
-
-
-@numba.njit(cache=True)
-def _first_rows(w):
-    """Mask of the first occurrence of every distinct row of an integer matrix."""
-    n, m = w.shape
-    mult = np.empty(m, np.uint64)
-    x = np.uint64(0x9E3779B97F4A7C15)
-    for j in range(m):  # fixed odd multipliers (splitmix-style sequence)
-        x = x * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
-        mult[j] = x | np.uint64(1)
-    h = np.zeros(n, np.uint64)
-    for i in range(n):
-        acc = np.uint64(0)
-        for j in range(m):
-            acc += np.uint64(w[i, j]) * mult[j]
-        h[i] = acc
-    order = np.argsort(h, kind="mergesort")  # stable: equal hashes stay in row order
-    keep = np.ones(n, np.bool_)
-    s = 0
-    while s < n:
-        e = s + 1
-        while e < n and h[order[e]] == h[order[s]]:
-            e += 1
-        for a in range(s + 1, e):
-            ra = order[a]
-            for b in range(s, a):
-                rb = order[b]
-                if not keep[rb]:
-                    continue
-                same = True
-                for j in range(m):
-                    if w[ra, j] != w[rb, j]:
-                        same = False
-                        break
-                if same:
-                    keep[ra] = False
-                    break
-        s = e
-    return keep
-
-
-def _distances(cloud: np.ndarray, k: int = SCALE_K) -> tuple:
-    """giotto-ph's float32 distances of a distinct cloud, and each point's k-th neighbour distance.
-
-    giotto-ph takes sklearn's ``pairwise_distances`` (float64: ``-2 X X^T``, plus the squared row
-    norms, clipped at 0, square root), casts it to float32 and reads its upper triangle. The same
-    BLAS product and the same float64 operations in the same order give the same values bit for
-    bit (tested), fused here into one compiled pass that also keeps the k-th smallest value of
-    every row (the point itself counting as the 0th).
-
-    Returns
-    -------
-    (D, kth)
-        ``D``: float32, the upper triangle (i < j) row by row, as ``M[np.triu_indices(n, 1)]``
-        of the square matrix; ``kth``: float32 (n,), NaN when n <= k.
-    """
-    from sklearn.utils.extmath import row_norms
-
-    X = np.ascontiguousarray(cloud, dtype=np.float64)
-    return _distance_kernel(X @ X.T, row_norms(X, squared=True), int(k))
-
-
-@numba.njit(cache=True)
-def _distance_kernel(G, xx, k):
-    n = G.shape[0]
-    D = np.empty(n * (n - 1) // 2, np.float32)
-    row = np.empty(n, np.float32)
-    kth = np.full(n, np.nan, np.float32)
-    buf = np.empty(k + 1, np.float32)
-    cand = np.empty(n, np.float32)
-    m0 = min(n, 64)
-    r = min(m0 - 1, ((k + 1) * m0) // n + 4)
-    small = np.empty(r + 1, np.float32)
-    off = 0
-    for i in range(n):
-        xi = xx[i]
-        for j in range(i):  # entry (j, i) of the upper triangle, as sklearn computes it (G is symmetric)
-            d = -2.0 * G[i, j]
-            d += xx[j]
-            d += xi
-            row[j] = np.float32(np.sqrt(max(d, 0.0)))
-        row[i] = 0.0
-        for j in range(i + 1, n):
-            d = -2.0 * G[i, j]
-            d += xx[i]
-            d += xx[j]
-            if d < 0.0:
-                d = 0.0
-            v = np.float32(np.sqrt(d))
-            row[j] = v
-            D[off + j - i - 1] = v
-        off += n - 1 - i
-        if n > k:
-            kth[i] = _kth_of_row(row, k, buf, cand, small, m0, r)
-    return D, kth
-
-
-@numba.njit(cache=True, inline="always")
-def _keep_smallest(buf, size, cap, v):
-    """Insert v into the ascending buffer of the ``size`` smallest values seen (at most ``cap``); new size."""
-    if size == cap:
-        if v >= buf[cap - 1]:
-            return size
-        t = cap - 1
-    else:
-        t = size
-        size += 1
-    while t > 0 and buf[t - 1] > v:
-        buf[t] = buf[t - 1]
-        t -= 1
-    buf[t] = v
-    return size
-
-
-@numba.njit(cache=True)
-def _kth_of_row(row, k, buf, cand, small, m0, r):
-    """The k-th smallest value (0-based) of a row of more than k values.
-
-    A bound first: the (r+1)-th smallest of the row's first m0 values usually has a few dozen of
-    the row's values below it; the k-th smallest is selected among those (or among the whole row
-    when k or fewer fall below). Exact either way.
-    """
-    n = len(row)
-    size = 0
-    for j in range(m0):
-        size = _keep_smallest(small, size, r + 1, row[j])
-    bound = small[size - 1]
-    c = 0
-    for j in range(n):
-        v = row[j]
-        cand[c] = v
-        c += v <= bound
-    src = cand
-    if c <= k:
-        src = row
-        c = n
-    size = 0
-    for j in range(c):
-        size = _keep_smallest(buf, size, k + 1, src[j])
-    return buf[k]
-
-
-def _scale_of(kth: np.ndarray) -> float:
-    """One cloud's contribution to the scale rule: the median k-th neighbour distance (NaN below k + 1 points)."""
-    return float("nan") if np.isnan(kth).any() else float(np.median(kth))
-
-
-def euclidean_betti(cloud, scale: float, distances: Optional[np.ndarray] = None) -> tuple:
-    """(b0, b1) of the Euclidean Vietoris-Rips complex of a cloud at ``scale``, duplicates removed.
-
-    Bars count when ``birth <= scale < death``; distances are float32, compared with
-    ``float32(scale)``, as in giotto-ph/giotto-tda, so a full-filtration giotto-tda diagram read
-    at the same scale gives identical counts. The complex at one scale is the flag complex of the
-    graph "distance <= scale", whatever the distances below it (see :func:`_flag_betti`).
-
-    Parameters
-    ----------
-    cloud : array-like, shape (n, ...)
-        Points (flattened per point); duplicates are removed here.
-    scale : float
-    distances : np.ndarray, optional
-        The float32 distance matrix (n, n) of the *distinct* points, if already computed (its
-        upper triangle is read).
-    """
-    if distances is None:
-        X = _distinct(np.asarray(cloud).reshape(len(cloud), -1))
-        D = _distances(X)[0]
-    else:
-        distances = np.asarray(distances, dtype=np.float32)
-        D = distances[np.triu_indices(len(distances), 1)]
-    return _betti_at(D, np.float32(scale))
-
-
-def _betti_at(D: np.ndarray, eps) -> tuple:
-    """(b0, b1) of the flag complex of the graph ``D <= eps`` (D: float32 upper triangle, as :func:`_distances`)."""
-    return _flag_betti(D, eps)
-
-
-def _points(upper: np.ndarray) -> int:
-    """The number of points n of an upper triangle of n (n - 1) / 2 entries."""
-    n = int(round((1 + math.sqrt(1 + 8 * len(upper))) / 2))
-    if n * (n - 1) // 2 != len(upper):
-        raise ValueError(f"{len(upper)} entries are not the upper triangle of a square matrix")
-    return n
-
-
-def _flag_betti(M: np.ndarray, threshold) -> tuple:
-    """(b0, b1) of the flag (clique) complex of the graph ``M <= threshold``.
-
-    ``M``: the upper triangle (i < j) of a symmetric matrix, row by row (``A[np.triu_indices(n, 1)]``).
-
-    b0 and the strong-collapse core come from :func:`_flag_core` (compiled); b1 is 0 when the
-    core has no edge, the number of core components when every core vertex has two neighbours
-    (disjoint cycles of length >= 4, which have no triangle), and otherwise giotto-ph's
-    ``ripser_parallel`` on the core with every edge at filtration value 1.
-    """
-    b0, m, i, j, cycles = _flag_core(M, _points(M), M.dtype.type(threshold))
-    if m == 0:
-        return (int(b0), 0)
-    if cycles >= 0:
-        return (int(b0), int(cycles))
-    from gph import ripser_parallel
-    import scipy.sparse as sp
-
-    A = sp.coo_matrix((np.ones(len(i), np.float32), (i, j)), shape=(m, m))
-    dgm = ripser_parallel(A, maxdim=1, thresh=1.0, metric="precomputed", n_threads=1)["dgms"][1]
-    return (int(b0), int(np.count_nonzero(dgm[:, 1] > 1.0)))
-
-
-@numba.njit(cache=True)
-def _find(parent, a):
-    root = a
-    while parent[root] != root:
-        root = parent[root]
-    while parent[a] != root:
-        nxt = parent[a]
-        parent[a] = root
-        a = nxt
-    return root
-
-
-@numba.njit(cache=True)
-def _flag_core(M, n, threshold):
-    """Components and strong-collapse core of the graph ``M <= threshold`` on n vertices (M: upper triangle).
-
-    Vertex v is dominated by a neighbour u when every neighbour of v is u or a neighbour of u
-    (closed neighbourhoods N[v] within N[u]). Removing it is a strong collapse of the flag complex
-    (Boissonnat & Pritam 2020): the homotopy type, hence every Betti number, is unchanged. A
-    vertex is re-examined only after one of its neighbours left. Components are counted on the
-    core (same number as the graph's).
-
-    Returns
-    -------
-    (b0, m, i, j, cycles)
-        The number of components; the m core vertices that keep an edge, renumbered 0..m-1, and
-        their edges (i < j); ``cycles``: the number of core components when every one of those
-        vertices has exactly two neighbours, else -1.
-    """
-    one = np.uint64(1)
-    deg = np.zeros(n, np.int64)
-    off = 0
-    for a in range(n):
-        c = 0
-        for t in range(n - 1 - a):
-            e = M[off + t] <= threshold
-            c += e
-            deg[a + 1 + t] += e
-        deg[a] += c
-        off += n - 1 - a
-    start = np.zeros(n + 1, np.int64)
-    for a in range(n):
-        start[a + 1] = start[a] + deg[a]
-    nbr = np.empty(start[n], np.int64)
-    fill = start[:n].copy()
-    words = (n + 63) // 64
-    bits = np.zeros((n, words), np.uint64)
-    off = 0
-    for a in range(n):
-        bits[a, a >> 6] |= one << np.uint64(a & 63)
-        for t in range(n - 1 - a):
-            if M[off + t] <= threshold:
-                b = a + 1 + t
-                nbr[fill[a]] = b
-                fill[a] += 1
-                nbr[fill[b]] = a
-                fill[b] += 1
-                bits[a, b >> 6] |= one << np.uint64(b & 63)
-                bits[b, a >> 6] |= one << np.uint64(a & 63)
-        off += n - 1 - a
-    alive = np.ones(n, np.bool_)
-    dirty = np.ones(n, np.bool_)  # a neighbour left since the vertex was last examined
-    changed = True
-    while changed:
-        changed = False
-        for v in range(n):
-            if not dirty[v] or not alive[v]:
-                continue
-            dirty[v] = False
-            if deg[v] == 0:
-                continue
-            for t in range(start[v], start[v + 1]):
-                u = nbr[t]
-                if not alive[u] or deg[u] < deg[v]:
-                    continue
-                inside = True
-                for w in range(words):
-                    if bits[v, w] & ~bits[u, w]:
-                        inside = False
-                        break
-                if inside:
-                    alive[v] = False
-                    changed = True
-                    for s in range(start[v], start[v + 1]):
-                        x = nbr[s]
-                        if alive[x]:
-                            bits[x, v >> 6] &= ~(one << np.uint64(v & 63))
-                            deg[x] -= 1
-                            dirty[x] = True
-                    break
-    label = np.full(n, -1, np.int64)
-    m = 0
-    isolated = 0
-    two = True
-    e = 0
-    for a in range(n):
-        if alive[a]:
-            if deg[a] == 0:
-                isolated += 1
-            else:
-                label[a] = m
-                m += 1
-                e += deg[a]
-                two = two and deg[a] == 2
-    ei = np.empty(e // 2, np.int64)
-    ej = np.empty(e // 2, np.int64)
-    parent = np.arange(m)
-    e = 0
-    for a in range(n):
-        if label[a] < 0:
-            continue
-        for t in range(start[a], start[a + 1]):
-            b = nbr[t]
-            if b > a and alive[b]:
-                ei[e] = label[a]
-                ej[e] = label[b]
-                e += 1
-                ra, rb = _find(parent, label[a]), _find(parent, label[b])
-                if ra != rb:
-                    parent[max(ra, rb)] = min(ra, rb)
-    pieces = 0
-    for a in range(m):
-        if _find(parent, a) == a:
-            pieces += 1
-    return isolated + pieces, m, ei, ej, pieces if two and m > 0 else -1
-
-
-def _class_clouds(maps: torch.Tensor, y: np.ndarray, labels):
+def _class_clouds(maps: torch.Tensor, y: np.ndarray, labels, float32: bool = False):
     """Yield the distinct cloud of every (filter, class) of a layer's maps (n, C, H, W), filter by filter.
 
     One at a time, so that memory is reused from cloud to cloud; the owner of the i-th cloud is
-    filter ``i // len(labels)`` (:func:`_owners`).
+    filter ``i // len(labels)`` (:func:`_owners`). Float64, or the maps' float32 with ``float32``.
     """
     flat = maps.reshape(maps.shape[0], maps.shape[1], -1).numpy()
     masks = [y == lab for lab in labels]
     for c in range(flat.shape[1]):
         for mask in masks:
-            yield _distinct(flat[mask, c])
+            yield _distinct(flat[mask, c], float32=float32)
 
 
 def _owners(maps: torch.Tensor, labels) -> np.ndarray:
@@ -670,15 +315,9 @@ def layer_scales(model, X, y, n_images: Optional[int] = None, seed: int = 0, k: 
     X, y = _check_images(model, X, y)
     idx = subsample(y, n_images, seed)
     maps = feature_maps(model, X[idx])
-    return {name: _scale_from_kth([_distances(cloud, k)[1] for cloud in _class_clouds(m, y[idx], np.unique(y[idx]))])
+    labels = np.unique(y[idx])
+    return {name: layer_scale([prepare(c, k) for c in _class_clouds(m, y[idx], labels, float32=True)], k)
             for name, m in maps.items()}
-
-
-def _scale_from_kth(kths) -> float:
-    """The layer's scale from each cloud's k-th neighbour distances: median over the live clouds."""
-    values = [_scale_of(kth) for kth in kths]
-    values = [v for v in values if np.isfinite(v) and v > 0]
-    return float(np.median(values)) if values else 1.0
 
 
 def _run(tasks, fn, n_jobs: int, desc: str, progress: Optional[bool], total: Optional[int] = None):
@@ -691,259 +330,6 @@ def _run(tasks, fn, n_jobs: int, desc: str, progress: Optional[bool], total: Opt
     if n_jobs == 1:
         return [fn(*t) for t in it]
     return Parallel(n_jobs=n_jobs)(delayed(fn)(*t) for t in it)
-
-
-def _knn_betti(cloud: np.ndarray) -> tuple:
-    """(b0, b1) as :func:`topokit.topology.layer_betti` counts them (k = 14, 2 hops) for a distinct cloud.
-
-    The same kNN neighbours as :func:`topokit.topology.knn_graph` (sklearn, the point itself
-    counted); the complex at 2 hops is the flag complex of "hop distance <= 2"
-    (:func:`_hop_adjacency`), measured by :func:`_flag_betti`.
-    """
-    from sklearn.neighbors import NearestNeighbors
-
-    if len(cloud) <= _KNN_K:
-        return (1, 0)
-    ind = NearestNeighbors(n_neighbors=_KNN_K).fit(cloud).kneighbors(cloud, return_distance=False)
-    return _flag_betti(_hop_adjacency(ind, _KNN_HOPS), 0)
-
-
-@numba.njit(cache=True)
-def _hop_adjacency(ind, hops):
-    """Pairs within ``hops`` hops of the undirected graph of neighbour lists ``ind``.
-
-    Returns the upper triangle (i < j, row by row) as uint8, 0 where within, so that
-    :func:`_flag_betti` reads the graph as ``R <= 0``.
-    """
-    n, k = ind.shape
-    A = np.zeros((n, n), np.bool_)
-    for i in range(n):
-        for t in range(k):
-            j = ind[i, t]
-            if j != i:
-                A[i, j] = True
-                A[j, i] = True
-    start = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        c = 0
-        for j in range(n):
-            if A[i, j]:
-                c += 1
-        start[i + 1] = start[i] + c
-    nbr = np.empty(start[n], np.int64)
-    for i in range(n):
-        t = start[i]
-        for j in range(n):
-            if A[i, j]:
-                nbr[t] = j
-                t += 1
-    R = np.zeros((n, n), np.bool_)
-    depth = np.full(n, -1, np.int64)
-    queue = np.empty(n, np.int64)
-    for s in range(n):
-        depth[s] = 0
-        queue[0] = s
-        head, tail = 0, 1
-        while head < tail:
-            v = queue[head]
-            head += 1
-            if depth[v] == hops:
-                continue
-            for t in range(start[v], start[v + 1]):
-                u = nbr[t]
-                if depth[u] < 0:
-                    depth[u] = depth[v] + 1
-                    R[s, u] = True
-                    queue[tail] = u
-                    tail += 1
-        for t in range(tail):
-            depth[queue[t]] = -1
-    out = np.empty(n * (n - 1) // 2, np.uint8)
-    off = 0
-    for i in range(n):
-        for j in range(i + 1, n):
-            out[off + j - i - 1] = 0 if R[i, j] else 1
-        off += n - 1 - i
-    return out
-
-
-# ----------------------------------------------------------------------------- "cubical"
-
-
-@numba.njit(cache=True)
-def _radix_order(bits):
-    """Stable ascending order of every row of float32 values given as their uint32 bits (LSD radix sort)."""
-    m_count, n = bits.shape
-    out = np.empty((m_count, n), np.int32)
-    keys = np.empty(n, np.uint32)
-    a = np.empty(n, np.int32)
-    b = np.empty(n, np.int32)
-    count = np.empty(257, np.int64)
-    for m in range(m_count):
-        for i in range(n):  # IEEE bits -> unsigned keys in the order of the values
-            u = bits[m, i]
-            keys[i] = ~u if u >> np.uint32(31) else u | np.uint32(0x80000000)
-            a[i] = i
-        src_is_a = True
-        for shift in range(0, 32, 8):
-            s = np.uint32(shift)
-            count[:] = 0
-            for i in range(n):
-                count[np.int64((keys[i] >> s) & np.uint32(255)) + 1] += 1
-            if count.max() == n:  # every key has this digit: the pass would change nothing
-                continue
-            for d in range(256):
-                count[d + 1] += count[d]
-            src, dst = (a, b) if src_is_a else (b, a)
-            for i in range(n):
-                p = src[i]
-                d = np.int64((keys[p] >> s) & np.uint32(255))
-                dst[count[d]] = p
-                count[d] += 1
-            src_is_a = not src_is_a
-        out[m] = a if src_is_a else b
-    return out
-
-
-@numba.njit(cache=True, inline="always")
-def _root(parent, a):
-    while parent[a] != a:  # path halving
-        parent[a] = parent[parent[a]]
-        a = parent[a]
-    return a
-
-
-@numba.njit(cache=True)
-def _cubical_union_find(f, order, h, w, noise):
-    """Union-find persistence counts of maps ``f`` (m, h*w) given each row's ascending ``order``.
-
-    H0: pixels in increasing order, 8-neighbours; H1 by Alexander duality: pixels in decreasing
-    order, 4-neighbours, the outside of the image (node h*w) the oldest component. A component's
-    root is its oldest pixel, so the elder rule compares entry steps.
-    """
-    m_count, n = f.shape
-    out = np.zeros((m_count, 2), np.int64)
-    parent = np.empty(n + 1, np.int32)
-    step = np.empty(n + 1, np.int32)  # when a pixel entered the filtration; -1: not yet
-    for m in range(m_count):
-        fm = f[m]
-        om = order[m]
-        step[:] = -1
-        c0 = 1  # the essential bar
-        for r in range(n):
-            p = om[r]
-            step[p] = r
-            parent[p] = p
-            fp = np.float64(fm[p])
-            pi = p // w
-            pj = p - pi * w
-            a = p
-            for qi in range(max(pi - 1, 0), min(pi + 2, h)):
-                for qj in range(max(pj - 1, 0), min(pj + 2, w)):
-                    q = qi * w + qj
-                    if step[q] < 0 or q == p:
-                        continue
-                    b = _root(parent, q)
-                    if a == b:
-                        continue
-                    if step[a] < step[b]:
-                        old, young = a, b
-                    else:
-                        old, young = b, a
-                    if fp - np.float64(fm[young]) > noise:
-                        c0 += 1
-                    parent[young] = old
-                    a = old
-        step[:] = -1
-        parent[n] = n
-        step[n] = 0  # the outside: entered first, oldest of all
-        c1 = 0
-        for r in range(n):
-            p = om[n - 1 - r]
-            step[p] = r + 1
-            parent[p] = p
-            fp = np.float64(fm[p])
-            pi = p // w
-            pj = p - pi * w
-            a = p
-            border = pi == 0 or pj == 0 or pi == h - 1 or pj == w - 1
-            for k in range(5):
-                if k == 0:
-                    if pi == 0:
-                        continue
-                    q = p - w
-                elif k == 1:
-                    if pi == h - 1:
-                        continue
-                    q = p + w
-                elif k == 2:
-                    if pj == 0:
-                        continue
-                    q = p - 1
-                elif k == 3:
-                    if pj == w - 1:
-                        continue
-                    q = p + 1
-                else:
-                    if not border:
-                        continue
-                    q = n
-                if step[q] < 0:
-                    continue
-                b = _root(parent, q)
-                if a == b:
-                    continue
-                if step[a] < step[b]:
-                    old, young = a, b
-                else:
-                    old, young = b, a
-                if np.float64(fm[young]) - fp > noise:
-                    c1 += 1
-                parent[young] = old
-                a = old
-        out[m, 0] = c0
-        out[m, 1] = c1
-    return out
-
-
-def cubical_counts(maps, noise: float, chunk: int = 4096) -> np.ndarray:
-    """Numbers of H0 and H1 bars of persistence ``> noise`` of each 2-D map's sublevel filtration.
-
-    Exact (union-find; see the module docstring), equal to counting the bars of giotto-tda's
-    ``CubicalPersistence(reduced_homology=False)`` diagrams with ``death - birth > noise`` (the
-    essential H0 bar included). Pixels are ordered by a radix sort of their float32 bits (numpy's
-    argsort for float64 maps); ties in the order only ever make bars of persistence 0.
-
-    Parameters
-    ----------
-    maps : array-like, shape (m, H, W)
-        Images (float32 kept, anything else as float64).
-    noise : float
-        Persistence threshold (>= 0).
-    chunk : int, default 4096
-        Maps ordered at a time (bounds the memory of the orders).
-
-    Returns
-    -------
-    np.ndarray of int, shape (m, 2)
-        Columns H0, H1.
-    """
-    a = maps.detach().cpu().numpy() if isinstance(maps, torch.Tensor) else np.asarray(maps)
-    if a.ndim != 3 or a.shape[1] < 1 or a.shape[2] < 1:
-        raise ValueError(f"maps must have shape (m, H, W), got {a.shape}")
-    if not np.isfinite(a).all():
-        raise ValueError("maps contain NaN/inf")
-    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not noise >= 0:
-        raise ValueError(f"noise must be a non-negative number, got {noise!r}")
-    m, h, w = a.shape
-    flat = np.ascontiguousarray(a.reshape(m, h * w), dtype=np.float32 if a.dtype == np.float32 else np.float64)
-    out = np.empty((m, 2), np.int64)
-    for s in range(0, m, chunk):
-        part = flat[s:s + chunk]
-        order = (_radix_order(part.view(np.uint32)) if part.dtype == np.float32
-                 else np.argsort(part, axis=1).astype(np.int32))
-        out[s:s + chunk] = _cubical_union_find(part, order, h, w, float(noise))
-    return out
 
 
 # ----------------------------------------------------------------------------- filter_scores
@@ -1037,15 +423,16 @@ def filter_scores(model, X, y, method: str = "betti", scale: Optional[float] = N
             out[name] = c.sum(1).reshape(m.shape[0], m.shape[1]).mean(0).astype(np.float64)
             info[name] = {"noise": level, "n_images": len(X)}
         else:
-            clouds = _class_clouds(m, y, labels)
             total = m.shape[1] * len(labels)
             if method == "betti":
-                D, kth = zip(*[_distances(cloud) for cloud in clouds])
-                eps = scale if scale is not None else _scale_from_kth(kth)
-                res = _run(((d, np.float32(eps)) for d in D), _betti_at, n_jobs, f"betti {name}", progress, total)
+                preps = [prepare(cloud) for cloud in _class_clouds(m, y, labels, float32=True)]
+                eps = scale if scale is not None else layer_scale(preps)
+                T = _largest_d2(np.float32(eps))
+                res = _run(((p, eps, T) for p in preps), prepared_betti, n_jobs, f"betti {name}", progress, total)
                 info[name] = {"scale": eps, "n_images": len(X)}
             else:
-                res = _run(((cloud,) for cloud in clouds), _knn_betti, n_jobs, f"betti-knn {name}", progress, total)
+                clouds = _class_clouds(m, y, labels)
+                res = _run(((cloud,) for cloud in clouds), knn_betti, n_jobs, f"betti-knn {name}", progress, total)
                 info[name] = {"k": _KNN_K, "hops": _KNN_HOPS, "n_images": len(X)}
             out[name] = _per_filter(m, labels, res)
     return (out, info) if details else out
@@ -1678,8 +1065,9 @@ def _betti_one_layer(model, X, y, layer, eps, n_images, seed, progress):
     idx = subsample(y, n_images, seed)
     maps = feature_maps(model, X[idx])[layer]
     labels = np.unique(y[idx])
-    res = _run(((cloud, eps) for cloud in _class_clouds(maps, y[idx], labels)), euclidean_betti, 1, f"betti {layer}",
-               progress, maps.shape[1] * len(labels))
+    T = _largest_d2(np.float32(eps))
+    res = _run(((prepare(cloud), eps, T) for cloud in _class_clouds(maps, y[idx], labels, float32=True)),
+               prepared_betti, 1, f"betti {layer}", progress, maps.shape[1] * len(labels))
     return _per_filter(maps, labels, res)
 
 
