@@ -230,7 +230,7 @@ class _LastMapTaken(Exception):
     """Stops a forward pass once the last conv block's feature maps are stored."""
 
 
-def feature_maps(model, X, batch_size: int = 256) -> dict:
+def feature_maps(model, X, batch_size: int = 64) -> dict:
     """Each conv block's feature maps: after its activation, before its pooling.
 
     The forward pass runs on a copy of the model in channels-last memory format (about twice as
