@@ -206,6 +206,8 @@ def test_betti_scores_on_circles_and_a_dead_filter():
     assert tiny["conv1"].tolist() == [2.0, 2.0 * 60]  # at a tiny scale every distinct image is its own piece
     knn = pruning.filter_scores(net, X, y, method="betti-knn")
     assert knn["conv1"].tolist() == [2.0, 4.0]
+    for method, want in (("betti", scores), ("betti-knn", knn)):  # joblib workers give the same scores
+        assert pruning.filter_scores(net, X, y, method=method, n_jobs=2)["conv1"].tolist() == want["conv1"].tolist()
 
 
 def test_subsample_is_stratified_and_seeded():

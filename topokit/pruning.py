@@ -901,9 +901,9 @@ def _load_split(spec: dict, split: str, per_class: int, seed: int):
 def _code():
     import sys
 
-    from . import training
+    from . import filtertopology, training
 
-    return [sys.modules[__name__], _models, training]
+    return [sys.modules[__name__], filtertopology, _models, training]
 
 
 def trained_model(name: str, quick: Optional[bool] = None, seed: int = 0, cache=None,
