@@ -35,7 +35,7 @@ import numba
 import numpy as np
 import torch
 
-__all__ = ["SCALE_K", "euclidean_betti", "knn_betti", "layer_scale", "cubical_counts"]
+__all__ = ["SCALE_K", "euclidean_betti", "knn_betti", "prepare", "layer_scale", "prepared_betti", "cubical_counts"]
 
 #: The neighbour rank of the scale rule (Naitzat's k = 14 for D-I).
 SCALE_K = 14
@@ -471,7 +471,9 @@ def _to_distance(d2):
 
 def _exact_row(prep: dict, r: int) -> np.ndarray:
     """Row r of giotto-ph's float32 distances (its upper-triangle values), from float64 arithmetic."""
-    X64 = prep.setdefault("X64", prep["X"].astype(np.float64))
+    if "X64" not in prep:  # converted once per cloud, for the few rows that need it
+        prep["X64"] = prep["X"].astype(np.float64)
+    X64 = prep["X64"]
     xx = prep["xx"]
     g = -2.0 * (X64 @ X64[r])
     d2 = np.empty_like(g)
