@@ -260,6 +260,8 @@ def test_bad_input_is_refused_before_heavy_work(monkeypatch):
         pruning.filter_scores(net, X, y, n_images=0)
     with pytest.raises(ValueError, match="scale must be a positive finite number"):
         pruning.filter_scores(net, X, y, scale=-1)
+    with pytest.raises(ValueError, match="not a positive float32 distance.*pass a scale between"):
+        pruning.filter_scores(net, X, y, scale=1e39)
     scores = _scores(net)
     with pytest.raises(ValueError, match=r"scores name layers \['conv1'\] but the model's conv layers are"):
         pruning.prune(net, {"conv1": scores["conv1"]}, fraction=0.5)

@@ -242,8 +242,9 @@ def euclidean_betti(cloud, scale: float, distances: Optional[np.ndarray] = None)
         upper triangle is read).
     """
     if distances is None:
+        T = _largest_d2(scale)  # a bad scale fails here, before any distance is computed
         cloud = np.asarray(cloud)
-        return prepared_betti(prepare(_distinct(cloud.reshape(len(cloud), -1), float32=True)), scale)
+        return prepared_betti(prepare(_distinct(cloud.reshape(len(cloud), -1), float32=True)), scale, T)
     distances = np.asarray(distances, dtype=np.float32)
     return _betti_at(distances[np.triu_indices(len(distances), 1)], np.float32(scale))
 
@@ -284,16 +285,12 @@ def _flag_betti(M: np.ndarray, threshold) -> tuple:
     return (int(b0), int(np.count_nonzero(dgm[:, 1] > 1.0)))
 
 
-@numba.njit(cache=True)
-def _find(parent, a):
-    root = a
-    while parent[root] != root:
-        root = parent[root]
-    while parent[a] != root:
-        nxt = parent[a]
-        parent[a] = root
-        a = nxt
-    return root
+@numba.njit(cache=True, inline="always")
+def _root(parent, a):
+    while parent[a] != a:  # path halving
+        parent[a] = parent[parent[a]]
+        a = parent[a]
+    return a
 
 
 @numba.njit(cache=True)
@@ -401,12 +398,12 @@ def _flag_core(M, n, threshold):
                 ei[e] = label[a]
                 ej[e] = label[b]
                 e += 1
-                ra, rb = _find(parent, label[a]), _find(parent, label[b])
+                ra, rb = _root(parent, label[a]), _root(parent, label[b])
                 if ra != rb:
                     parent[max(ra, rb)] = min(ra, rb)
     pieces = 0
     for a in range(m):
-        if _find(parent, a) == a:
+        if _root(parent, a) == a:
             pieces += 1
     return isolated + pieces, m, ei, ej, pieces if two and m > 0 else -1
 
@@ -483,29 +480,31 @@ def _exact_row(prep: dict, r: int) -> np.ndarray:
     return _to_distance(d2)
 
 
+def _kth_intervals(prep: dict) -> tuple:
+    """Per point, float32 bounds (lo, hi) of its k-th neighbour distance, from the float32 estimates."""
+    kth2 = prep["kth2"].astype(np.float64)
+    beta = prep["c"] * (prep["xx"] + prep["xx"].max())
+    return _to_distance(kth2 - beta), _to_distance(kth2 + beta)
+
+
 def _cloud_bounds(prep: dict, k: int = SCALE_K) -> tuple:
     """Bounds (lo, hi) of the cloud's scale value (median k-th neighbour distance); NaN below k + 1 points."""
     if "D" in prep:
         v = _scale_of(prep["kth"])
         return v, v
-    kth2 = prep["kth2"].astype(np.float64)
-    if len(kth2) <= k:
+    if len(prep["kth2"]) <= k:
         return float("nan"), float("nan")
-    beta = prep["c"] * (prep["xx"] + prep["xx"].max())
-    return float(np.median(_to_distance(kth2 - beta))), float(np.median(_to_distance(kth2 + beta)))
+    lo, hi = _kth_intervals(prep)
+    return float(np.median(lo)), float(np.median(hi))
 
 
 def _cloud_scale(prep: dict, k: int = SCALE_K) -> float:
     """The cloud's scale value exactly: float64 rows only for the points near the median."""
     if "D" in prep:
         return _scale_of(prep["kth"])
-    kth2 = prep["kth2"].astype(np.float64)
-    n = len(kth2)
-    if n <= k:
+    if len(prep["kth2"]) <= k:
         return float("nan")
-    beta = prep["c"] * (prep["xx"] + prep["xx"].max())
-    return _exact_median(_to_distance(kth2 - beta), _to_distance(kth2 + beta),
-                         lambda r: np.float32(np.partition(_exact_row(prep, r), k)[k]))
+    return _exact_median(*_kth_intervals(prep), lambda r: np.float32(np.partition(_exact_row(prep, r), k)[k]))
 
 
 def _exact_median(lo: np.ndarray, hi: np.ndarray, exact) -> float:
@@ -550,17 +549,19 @@ def layer_scale(preps: list, k: int = SCALE_K) -> float:
     return _exact_median(np.array(lo), np.array(hi), lambda j: _cloud_scale(preps[live[j]], k))
 
 
-def _largest_d2(eps32) -> float:
-    """The largest float64 squared distance that giotto-ph's float32 distance puts at or below eps32."""
-    eps32 = np.float32(eps32)
+def _largest_d2(eps) -> float:
+    """The largest float64 squared distance that giotto-ph's float32 distance puts at or below float32(eps)."""
+    with np.errstate(over="ignore"):
+        eps32 = np.float32(eps)
 
     def at_most(bits: int) -> bool:
         return _to_distance(np.array([bits], np.int64).view(np.float64))[0] <= eps32
 
     lo = int(np.array([np.float64(eps32) ** 2 * (1 - 1e-6)]).view(np.int64)[0])
     hi = int(np.array([np.float64(np.nextafter(eps32, np.float32(np.inf))) ** 2 * (1 + 1e-6)]).view(np.int64)[0])
-    if not (at_most(lo) and not at_most(hi)):
-        raise ValueError(f"scale {eps32!r} out of range for float32 distances")
+    if not (np.isfinite(eps32) and eps32 > 0 and at_most(lo) and not at_most(hi)):
+        raise ValueError(f"scale {float(eps):g} is not a positive float32 distance (giotto-ph compares float32); "
+                         f"pass a scale between {float(np.finfo(np.float32).tiny):g} and 1e38")
     while hi - lo > 1:  # bisection on the bit patterns of positive float64 values (ordered like the values)
         mid = lo + (hi - lo) // 2
         lo, hi = (mid, hi) if at_most(mid) else (lo, mid)
@@ -738,14 +739,6 @@ def _radix_order(bits):
             src_is_a = not src_is_a
         out[m] = a if src_is_a else b
     return out
-
-
-@numba.njit(cache=True, inline="always")
-def _root(parent, a):
-    while parent[a] != a:  # path halving
-        parent[a] = parent[parent[a]]
-        a = parent[a]
-    return a
 
 
 @numba.njit(cache=True, inline="always")

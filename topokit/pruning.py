@@ -304,6 +304,19 @@ def _per_filter(maps: torch.Tensor, labels, results) -> np.ndarray:
     return score
 
 
+def _prepared_clouds(maps: torch.Tensor, y: np.ndarray, labels, k: int = SCALE_K) -> list:
+    """Every (filter, class) cloud of a layer, prepared for the scale rule and the graph at a scale."""
+    return [prepare(cloud, k) for cloud in _class_clouds(maps, y, labels, float32=True)]
+
+
+def _layer_betti(maps: torch.Tensor, labels, preps: list, eps: float, n_jobs: int, desc: str,
+                 progress: Optional[bool]) -> np.ndarray:
+    """Per-filter ``"betti"`` scores of a layer's prepared clouds at scale eps."""
+    T = _largest_d2(eps)
+    res = _run(((p, eps, T) for p in preps), prepared_betti, n_jobs, desc, progress, len(preps))
+    return _per_filter(maps, labels, res)
+
+
 def layer_scales(model, X, y, n_images: Optional[int] = None, seed: int = 0, k: int = SCALE_K) -> dict:
     """The ``"betti"`` scale of every conv layer by the documented rule (see the module docstring).
 
@@ -316,8 +329,7 @@ def layer_scales(model, X, y, n_images: Optional[int] = None, seed: int = 0, k: 
     idx = subsample(y, n_images, seed)
     maps = feature_maps(model, X[idx])
     labels = np.unique(y[idx])
-    return {name: layer_scale([prepare(c, k) for c in _class_clouds(m, y[idx], labels, float32=True)], k)
-            for name, m in maps.items()}
+    return {name: layer_scale(_prepared_clouds(m, y[idx], labels, k), k) for name, m in maps.items()}
 
 
 def _run(tasks, fn, n_jobs: int, desc: str, progress: Optional[bool], total: Optional[int] = None):
@@ -387,6 +399,7 @@ def filter_scores(model, X, y, method: str = "betti", scale: Optional[float] = N
         scale = _check_positive_number(scale, "scale", "pass a Vietoris-Rips radius or None for the per-layer rule")
         if method != "betti":
             raise ValueError(f"scale applies to method='betti' only, not {method!r}; leave scale=None")
+        _largest_d2(scale)  # a scale float32 distances can hold, or a clear error now
     if noise is not None:
         if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not noise >= 0:
             raise ValueError(f"noise must be a non-negative number, got {noise!r}; or None for the per-layer rule")
@@ -425,16 +438,15 @@ def filter_scores(model, X, y, method: str = "betti", scale: Optional[float] = N
         else:
             total = m.shape[1] * len(labels)
             if method == "betti":
-                preps = [prepare(cloud) for cloud in _class_clouds(m, y, labels, float32=True)]
+                preps = _prepared_clouds(m, y, labels)
                 eps = scale if scale is not None else layer_scale(preps)
-                T = _largest_d2(np.float32(eps))
-                res = _run(((p, eps, T) for p in preps), prepared_betti, n_jobs, f"betti {name}", progress, total)
+                out[name] = _layer_betti(m, labels, preps, eps, n_jobs, f"betti {name}", progress)
                 info[name] = {"scale": eps, "n_images": len(X)}
             else:
                 clouds = _class_clouds(m, y, labels)
                 res = _run(((cloud,) for cloud in clouds), knn_betti, n_jobs, f"betti-knn {name}", progress, total)
+                out[name] = _per_filter(m, labels, res)
                 info[name] = {"k": _KNN_K, "hops": _KNN_HOPS, "n_images": len(X)}
-            out[name] = _per_filter(m, labels, res)
     return (out, info) if details else out
 
 
@@ -1037,17 +1049,29 @@ def betti_sweep(model, X, y, n_images: Sequence[int], scale_factors: Sequence[fl
     pandas.DataFrame
         ``n_images, scale_factor, scale, layer, filter, score``.
     """
+    X, y = _check_images(model, X, y)
+    n_images = [_check_positive_int(n, "each n_images", "e.g. n_images=[250, 500, 1000]") for n in n_images]
+    scale_factors = [_check_positive_number(f, "each scale factor", "e.g. scale_factors=[0.5, 1, 2]")
+                     for f in scale_factors]
     frames = []
     for n in n_images:
-        n = _check_positive_int(n, "each n_images", "e.g. n_images=[250, 500, 1000]")
+        layers: dict = {}  # feature maps and prepared clouds of the N images, made once for all factors
+
+        def prepared(n=n):
+            if not layers:
+                idx = subsample(y, n, seed)
+                labels = np.unique(y[idx])
+                for name, m in feature_maps(model, X[idx]).items():
+                    preps = _prepared_clouds(m, y[idx], labels)
+                    layers[name] = (m, labels, preps, layer_scale(preps))
+            return layers
+
         for factor in scale_factors:
-            factor = _check_positive_number(factor, "each scale factor", "e.g. scale_factors=[0.5, 1, 2]")
 
             def compute(n=n, factor=factor):
-                rule = layer_scales(model, X, y, n_images=n, seed=seed)
                 parts = []
-                for layer, eps in rule.items():
-                    s = _betti_one_layer(model, X, y, layer, eps * factor, n, seed, progress)
+                for layer, (m, labels, preps, eps) in prepared().items():
+                    s = _layer_betti(m, labels, preps, eps * factor, 1, f"betti {layer}", progress)
                     parts.append(scores_frame({layer: s}, "betti", n_images=n, scale_factor=factor, scale=eps * factor))
                 return pd.concat(parts, ignore_index=True)
 
@@ -1058,17 +1082,6 @@ def betti_sweep(model, X, y, n_images: Sequence[int], scale_factors: Sequence[fl
                 df = compute()
             frames.append(df)
     return pd.concat(frames, ignore_index=True)
-
-
-def _betti_one_layer(model, X, y, layer, eps, n_images, seed, progress):
-    X, y = _check_images(model, X, y)
-    idx = subsample(y, n_images, seed)
-    maps = feature_maps(model, X[idx])[layer]
-    labels = np.unique(y[idx])
-    T = _largest_d2(np.float32(eps))
-    res = _run(((prepare(cloud), eps, T) for cloud in _class_clouds(maps, y[idx], labels, float32=True)),
-               prepared_betti, 1, f"betti {layer}", progress, maps.shape[1] * len(labels))
-    return _per_filter(maps, labels, res)
 
 
 def _paper_rule_rows(model, betti, threshold, train, test, size, seed) -> pd.DataFrame:
