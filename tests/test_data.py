@@ -1,6 +1,8 @@
 """Datasets: shapes, balance, determinism, ground truth, empty margins, loaders and their errors."""
 import gzip
 import hashlib
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -130,16 +132,25 @@ def test_noise_jitters_points():
     "kwargs, match",
     [
         (dict(name="D-IV"), "unknown dataset 'D-IV'; choose one of"),
-        (dict(name="D-I", split="validation"), "unknown split 'validation'"),
-        (dict(name="D-I", size=0), "size must be positive"),
+        (dict(name="D-I", split="validation"), "split of 'D-I' must be one of 'train', 'test', 'homology', got 'validation'"),
+        (dict(name="D-I", size=0), r"size must be a finite number > 0, got 0"),
         (dict(name="D-I", radius=5.0), "too large"),
         (dict(name="D-I", bogus=1), r"unknown parameter\(s\) \['bogus'\]"),
-        (dict(name="D-I", seed=-1), "seed must be a non-negative integer"),
-        (dict(name="digits", split="homology"), "unknown split 'homology' for 'digits'"),
+        (dict(name="D-I", seed=-1), "seed must be an integer >= 0, got -1"),
+        (dict(name="digits", split="homology"), "split of 'digits' must be one of 'train', 'test', got 'homology'"),
         (dict(name="digits", classes=(3, 11)), "unknown class 11"),
         (dict(name="digits", classes=(3, 3)), "two different classes"),
-        (dict(name="digits", image_size=0), "image_size must be a positive"),
-        (dict(name="checkerboard", c=1), "at least 2"),
+        (dict(name="digits", image_size=0), r"image_size must be an integer in \[1, 1024\] or None, got 0"),
+        (dict(name="D-I", n=10**9), "more than the cap"),
+        (dict(name="D-I", n=10**8, max_points=10**10), "would need about"),
+        (dict(name="D-I-grid", g=10**5), "more than the cap"),
+        (dict(name="D-I", noise=float("nan")), "noise must be a finite number >= 0"),
+        (dict(name="D-I", noise=-1.0), "noise must be"),
+        (dict(name="D-I", n=2.5), "n \\(number of points\\) must be an integer"),
+        (dict(name="D-I", size=float("inf")), "size must be a finite number"),
+        (dict(name=["D-I"]), "dataset name must be a string"),
+        (dict(name="cifar10", image_size=10**6), "image_size must be an integer in"),
+        (dict(name="checkerboard", c=1), r"c \(cells per side\) must be an integer >= 2, got 1"),
     ],
 )
 def test_bad_arguments_raise_value_error(kwargs, match):
@@ -198,8 +209,46 @@ def test_checksum_mismatch_is_reported(no_data):
     folder.mkdir(parents=True)
     with gzip.open(folder / "train-images-idx3-ubyte.gz", "wb") as f:
         f.write(b"not the real file")
-    with pytest.raises(ValueError, match="checksum mismatch.*train-images-idx3-ubyte.gz.*delete it"):
+    with pytest.warns(UserWarning, match="skipping"), \
+            pytest.raises(FileNotFoundError, match="checksum mismatch.*train-images-idx3-ubyte.gz.*delete it"):
         load("fashion-mnist")
+
+
+def test_corrupt_copy_early_on_the_path_does_not_hide_a_good_one(no_data, monkeypatch):
+    """A damaged file in the first data folder is skipped (with a warning) for a good copy later."""
+    import os
+
+    shared = os.environ.get("TOPOKIT_DATA_REAL") or str(Path(__file__).resolve().parents[2] / "shared" / "data")
+    if not (Path(shared) / "fashion-mnist" / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"no Fashion-MNIST copy at {shared}")
+    folder = no_data / "here" / "fashion-mnist"
+    folder.mkdir(parents=True)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (folder / name).write_bytes(b"truncated")
+    monkeypatch.setenv("TOPOKIT_DATA", os.pathsep.join([str(no_data / "here"), shared]))
+    data._verified.clear()
+    with pytest.warns(UserWarning, match="skipping .*here.*checksum mismatch"):
+        d = load("fashion-mnist", split="test", max_per_class=5)
+    assert d.X.shape == (10, 1, 28, 28)
+    assert (folder / "t10k-images-idx3-ubyte.gz").read_bytes() == b"truncated"  # the user's file is untouched
+
+
+def test_stray_files_in_an_image_folder(no_data, monkeypatch):
+    """Non-image files are not images; a damaged image is named in the error."""
+    from PIL import Image
+
+    root = no_data / "here" / "cats_and_dogs_filtered" / "train"
+    for i, cls in enumerate(("cats", "dogs")):
+        (root / cls).mkdir(parents=True)
+        for j in range(3):
+            Image.new("RGB", (20, 16), (40 * j, 100 * i, 7)).save(root / cls / f"{cls}.{j}.jpg")
+    (root / "cats" / "README.txt").write_text("not an image")
+    (root / "cats" / ".DS_Store").write_bytes(b"\0\1")
+    d = load("cats-vs-dogs", image_size=8)
+    assert d.X.shape == (6, 3, 8, 8)
+    (root / "dogs" / "broken.jpg").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="broken.jpg is not a readable image.*remove or replace"):
+        load("cats-vs-dogs", image_size=8)
 
 
 def test_download_is_verified_and_atomic(no_data, monkeypatch):
@@ -281,5 +330,5 @@ def test_cifar10_pair_from_image_zip():
 def test_cats_vs_dogs_resized():
     d = load("cats-vs-dogs", split="test", image_size=32, max_per_class=20)
     assert d.X.shape == (40, 3, 32, 32) and d.classes == ("cat", "dog")
-    with pytest.raises(ValueError, match="image_size must be a positive"):
+    with pytest.raises(ValueError, match=r"image_size must be an integer in \[1, 1024\] or None, got 0"):
         load("cats-vs-dogs", image_size=0)

@@ -60,6 +60,7 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from . import _checks
 from .fileio import atomic_path, file_digest, progress_enabled
 
 __all__ = [
@@ -180,32 +181,49 @@ def validate_xy(X, y=None, *, name: str = "X") -> Tuple[np.ndarray, Optional[np.
 
 
 def _check_split(split: str, allowed: Sequence[str], name: str) -> str:
-    if split not in allowed:
-        raise ValueError(f"unknown split {split!r} for {name!r}; choose one of {', '.join(allowed)}")
-    return split
+    return _checks.choice(split, f"split of {name!r}", allowed)
+
+
+#: Bytes a synthetic point costs while it is drawn (candidate grid, labels, shuffles, float32
+#: copy): a deliberately generous estimate, so that an impossible ``n`` fails before allocation.
+_BYTES_PER_POINT = 256
+#: Default cap on the points of one synthetic split; ``max_points`` raises it.
+MAX_POINTS = 50_000_000
 
 
 def _rng(seed: int, split: str) -> np.random.Generator:
     return np.random.default_rng([int(seed), SPLITS.index(split) if split in SPLITS else 9])
 
 
-def _count(split: str, defaults: Tuple[int, int], size: float, n: Optional[int]) -> int:
-    """Points for a split: ``n`` if given, else the paper's default (train, homology) times size."""
+def _count(split: str, defaults: Tuple[int, int], size: float, n: Optional[int],
+           max_points: Optional[int] = None) -> int:
+    """Points for a split: ``n`` if given, else the paper's default (train, homology) times size.
+
+    The count is checked against :data:`MAX_POINTS` (or ``max_points``) and against the memory
+    drawing it needs, before anything is allocated.
+    """
+    cap = _checks.integer(max_points, "max_points", minimum=2, allow_none=True) or MAX_POINTS
     if n is not None:
-        if int(n) < 2:
-            raise ValueError(f"n must be at least 2 points, got {n}")
-        return int(n)
-    if not size > 0:
-        raise ValueError(f"size must be positive (a factor on the default number of points), got {size}")
-    base = defaults[0] if split == "train" else defaults[1]
-    return max(2, int(round(base * size)))
+        n = _checks.integer(n, "n (number of points)", minimum=2, fix="pass e.g. n=2000")
+    else:
+        size = _checks.real(size, "size", minimum=0, include_min=False,
+                            fix="pass a positive factor on the default number of points, e.g. size=0.5")
+        base = defaults[0] if split == "train" else defaults[1]
+        if base * size > cap:  # before rounding: a huge float must not become a huge int silently
+            n = cap + 1
+        else:
+            n = max(2, int(round(base * size)))
+    if n > cap:
+        raise _checks.InvalidParameterError(
+            f"this split would hold {n:,} points, more than the cap of {cap:,}; lower n or size "
+            "(or raise the cap with max_points=...)")
+    _checks.memory(n * _BYTES_PER_POINT, f"drawing {n:,} points", fix="lower n or size")
+    return n
 
 
 def _finish(X, y, name, split, betti, classes, params, noise=0.0, rng=None) -> Dataset:
     X = np.asarray(X, dtype=np.float64)
     if noise:
-        if noise < 0:
-            raise ValueError(f"noise must be >= 0 (std of Gaussian jitter), got {noise}")
         X = X + rng.normal(scale=noise, size=X.shape)
     return Dataset(
         X=np.ascontiguousarray(X, dtype=np.float32),
@@ -256,6 +274,13 @@ def _grid_sample(label_fn: Callable[[np.ndarray], np.ndarray], box: Tuple[float,
     return P[idx], lab[idx]
 
 
+def _points_per_cell(value) -> Tuple[int, int]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise _checks.InvalidParameterError(
+            f"points_per_cell must be a pair (train, homology) of point counts, got {value!r}")
+    return tuple(_checks.integer(v, "points_per_cell", minimum=1) for v in value)
+
+
 def _disks_label(centres: np.ndarray, radius: float, margin: float) -> Callable:
     from scipy.spatial import cKDTree
 
@@ -269,17 +294,21 @@ def _disks_label(centres: np.ndarray, radius: float, margin: float) -> Callable:
     return label
 
 
-def _check_geometry(radius, margin):
-    if not radius > 0:
-        raise ValueError(f"radius must be positive, got {radius}")
-    if not margin > 0:
-        raise ValueError(f"margin must be positive (width of the empty band between classes), got {margin}")
+def _check_geometry(radius, margin, noise=0.0):
+    _checks.real(radius, "radius", minimum=0, include_min=False)
+    _checks.real(margin, "margin", minimum=0, include_min=False,
+                 fix="the width of the empty band between classes, e.g. margin=0.5")
+    _check_noise(noise)
 
 
-def _d1(split, seed, size=1.0, n=None, radius=1.3, margin=0.5, noise=0.0):
+def _check_noise(noise) -> float:
+    return _checks.real(noise, "noise", minimum=0, fix="the std of Gaussian jitter, e.g. noise=0.05 (0 for none)")
+
+
+def _d1(split, seed, size=1.0, n=None, radius=1.3, margin=0.5, noise=0.0, max_points=None):
     """Naitzat's D-I: nine disks (class 0) in the nine holes of a square (class 1)."""
-    _check_geometry(radius, margin)
-    n = _count(split, (7800, 2600), size, n)
+    _check_geometry(radius, margin, noise)
+    n = _count(split, (7800, 2600), size, n, max_points)
     rng = _rng(seed, split)
     angles = np.arange(8) * 2 * np.pi / 8
     centres = np.vstack([[0.0, 0.0], 7.0 * np.c_[np.cos(angles), np.sin(angles)]])
@@ -293,15 +322,15 @@ def _d1(split, seed, size=1.0, n=None, radius=1.3, margin=0.5, noise=0.0):
 
 
 def _d1_grid(split, seed, g=13, size=1.0, n=None, radius=1.3, margin=0.5, spacing=5.0,
-             points_per_cell=(600, 200), noise=0.0):
+             points_per_cell=(600, 200), noise=0.0, max_points=None):
     """D-I with a g x g grid of disks: beta(disks) = (g^2, 0), beta(holed square) = (1, g^2)."""
-    _check_geometry(radius, margin)
-    g = int(g)
-    if g < 1:
-        raise ValueError(f"g (disks per side) must be at least 1, got {g}")
+    _check_geometry(radius, margin, noise)
+    g = _checks.integer(g, "g (disks per side)", minimum=1, fix="e.g. g=3 gives 9 disks")
+    spacing = _checks.real(spacing, "spacing", minimum=0, include_min=False)
     if spacing <= 2 * (radius + margin):
         raise ValueError(f"spacing {spacing} must exceed 2 * (radius + margin) = {2 * (radius + margin)}")
-    n = _count(split, (points_per_cell[0] * g * g, points_per_cell[1] * g * g), size, n)
+    per_cell = _points_per_cell(points_per_cell)
+    n = _count(split, (per_cell[0] * g * g, per_cell[1] * g * g), size, n, max_points)
     rng = _rng(seed, split)
     c = (np.arange(g) - (g - 1) / 2) * spacing
     centres = np.stack(np.meshgrid(c, c), -1).reshape(-1, 2)
@@ -314,14 +343,14 @@ def _d1_grid(split, seed, g=13, size=1.0, n=None, radius=1.3, margin=0.5, spacin
 
 
 def _checkerboard(split, seed, c=18, size=1.0, n=None, cell=2.0, margin=0.6,
-                  points_per_cell=(300, 100), noise=0.0):
+                  points_per_cell=(300, 100), noise=0.0, max_points=None):
     """A c x c checkerboard; cells of one colour are one class, an empty band separates cells."""
-    c = int(c)
-    if c < 2:
-        raise ValueError(f"c (cells per side) must be at least 2, got {c}")
-    if not 0 < margin < cell:
-        raise ValueError(f"margin must be in (0, cell={cell}), got {margin}")
-    n = _count(split, (points_per_cell[0] * c * c, points_per_cell[1] * c * c), size, n)
+    c = _checks.integer(c, "c (cells per side)", minimum=2, fix="e.g. c=4 gives 8 cells per class")
+    cell = _checks.real(cell, "cell", minimum=0, include_min=False)
+    _checks.real(margin, "margin", minimum=0, maximum=cell, include_min=False, include_max=False)
+    _check_noise(noise)
+    per_cell = _points_per_cell(points_per_cell)
+    n = _count(split, (per_cell[0] * c * c, per_cell[1] * c * c), size, n, max_points)
     rng = _rng(seed, split)
 
     def label(P):
@@ -376,7 +405,7 @@ def _solid_torus(n, centre, R, r, plane, rng):
     return P + centre
 
 
-def _d2(split, seed, size=1.0, n=None, R=1.0, r=0.2, noise=0.0):
+def _d2(split, seed, size=1.0, n=None, R=1.0, r=0.2, noise=0.0, max_points=None):
     """Naitzat's D-II: nine pairs of linked solid tori, one torus of each pair per class.
 
     Each unit has a torus in the xy-plane centred at ``centre - (R/2, 0, 0)`` and one in the
@@ -386,9 +415,11 @@ def _d2(split, seed, size=1.0, n=None, R=1.0, r=0.2, noise=0.0):
     the distance between the core circles, about 0.3 R), which keeps the units apart after
     the same MaxAbsScaler.
     """
-    if not (0 < r < 0.3 * R):
-        raise ValueError(f"tube radius r must be in (0, 0.3 * R) so the linked tori do not touch, got r={r}, R={R}")
-    n = _count(split, (45000, 11250), size, n)
+    R = _checks.real(R, "R (core radius)", minimum=0, include_min=False)
+    _checks.real(r, "r (tube radius)", minimum=0, maximum=0.3 * R, include_min=False, include_max=False,
+                 fix="the linked tori must not touch: keep r below 0.3 * R")
+    _check_noise(noise)
+    n = _count(split, (45000, 11250), size, n, max_points)
     rng = _rng(seed, split)
     per = _split_evenly(n, 18)
     Xs, ys = [], []
@@ -412,7 +443,7 @@ def _shell(n, centre, r0, r1, rng):
     return centre + v * rad[:, None]
 
 
-def _d3(split, seed, size=1.0, n=None, noise=0.0, shares=(0.5, 0.4, 0.1)):
+def _d3(split, seed, size=1.0, n=None, noise=0.0, shares=(0.5, 0.4, 0.1), max_points=None):
     """Naitzat's D-III: in each of nine units, a ball (class 1) inside a shell (class 0) inside a
     shell (class 1).
 
@@ -420,11 +451,13 @@ def _d3(split, seed, size=1.0, n=None, noise=0.0, shares=(0.5, 0.4, 0.1)):
     samples Fibonacci spheres; here points are uniform in the thin shells (seeded). ``shares``
     is the fraction of points in the inner shell, the outer shell and the ball.
     """
-    shares = np.asarray(shares, dtype=float)
+    shares = _checks.finite_array(shares, "shares", ndim=1,
+                                  fix="three positive fractions (inner shell, outer shell, ball)")
     if shares.shape != (3,) or np.any(shares <= 0):
         raise ValueError("shares must be three positive fractions (inner shell, outer shell, ball)")
     shares = shares / shares.sum()
-    n = _count(split, (37800, 9450), size, n)
+    _check_noise(noise)
+    n = _count(split, (37800, 9450), size, n, max_points)
     rng = _rng(seed, split)
     per_unit = _split_evenly(n, 9)
     Xs, ys = [], []
@@ -548,16 +581,26 @@ def _fetch(remote: _Remote, target: Path, tqdm) -> Path:
     return target
 
 
-def _locate(keys: Sequence[str]) -> Tuple[Optional[str], Optional[Path], list]:
-    """The first of ``keys`` present in :func:`data_dirs` as (key, path, tried), unverified."""
-    tried = []
+def _locate(keys: Sequence[str]) -> Tuple[Optional[str], Optional[Path], list, list]:
+    """The first of ``keys`` present and verified in :func:`data_dirs` as (key, path, tried, errors).
+
+    A copy whose checksum does not match is skipped with a warning naming it, so a corrupt file
+    early on the search path does not hide a good copy later on it; ``errors`` lists the skipped.
+    """
+    import warnings
+
+    tried, errors = [], []
     for d in data_dirs():
         for key in keys:
             p = d / FILES[key].relpath
             tried.append(p)
             if p.is_file():
-                return key, p, tried
-    return None, None, tried
+                try:
+                    return key, _verify(p, FILES[key]), tried, errors
+                except (ValueError, OSError) as exc:
+                    errors.append(str(exc))
+                    warnings.warn(f"skipping {p}: {exc}", UserWarning, stacklevel=3)
+    return None, None, tried, errors
 
 
 def _missing_message(keys: Sequence[str], dataset: str, tried: Sequence[Path], errors: Sequence[str],
@@ -581,11 +624,10 @@ def _find(keys: Sequence[str], dataset: str, download: Optional[bool] = None) ->
     When none is found, downloads the first downloadable one if allowed, else raises a
     ``FileNotFoundError`` naming every path tried and what to put there.
     """
-    key, path, tried = _locate(keys)
+    key, path, tried, errors = _locate(keys)
     if key is not None:
-        return key, _verify(path, FILES[key])
+        return key, path
     downloadable = [k for k in keys if FILES[k].url]
-    errors = []
     if downloadable and _downloads_allowed(download):
         key = downloadable[0]
         target = data_dirs()[0] / FILES[key].relpath
@@ -619,6 +661,9 @@ class DataUnavailableError(FileNotFoundError):
 
 
 def _canonical_name(name: str) -> str:
+    if not isinstance(name, str):
+        raise _checks.InvalidParameterError(
+            f"dataset name must be a string, got {type(name).__name__}; choose one of: {', '.join(DATASETS)}")
     key = name if name in DATASETS else _ALIASES.get(str(name).strip().lower().replace(" ", "-"))
     if key is None:
         raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
@@ -655,22 +700,10 @@ def ensure_available(datasets: Sequence[str], download: Optional[bool] = None) -
     for name in dict.fromkeys(_canonical_name(n) for n in datasets):
         found[name] = []
         for keys in DATASET_FILES.get(name, []):
-            key, path, tried = _locate(keys)
-            errors = []
+            key, path, _, _ = _locate(keys)
             if key is not None:
-                try:
-                    found[name].append(_verify(path, FILES[key]))
-                    continue
-                except ValueError as exc:
-                    errors.append(str(exc))
-                    if FILES[key].url and _downloads_allowed(download):
-                        try:
-                            found[name].append(_download(FILES[key], path))
-                            continue
-                        except (OSError, ValueError) as dexc:
-                            errors.append(f"download of {FILES[key].url} failed: {dexc}")
-                    problems.append(" ".join(errors))
-                    continue
+                found[name].append(path)
+                continue
             try:
                 found[name].append(_find(keys, name, download)[1])
             except FileNotFoundError as exc:
@@ -723,11 +756,26 @@ def _select(images: np.ndarray, labels: np.ndarray, pair, max_per_class, rng) ->
     return images[sel[perm]], y[perm]
 
 
-def _check_image_args(max_per_class, image_size=None):
-    if max_per_class is not None and int(max_per_class) <= 0:
-        raise ValueError(f"max_per_class must be a positive integer or None, got {max_per_class}")
-    if image_size is not None and (int(image_size) <= 0):
-        raise ValueError(f"image_size must be a positive number of pixels, got {image_size}; e.g. image_size=64")
+#: Largest side accepted for ``image_size`` (pixels); the memory check bounds the whole batch.
+MAX_IMAGE_SIZE = 1024
+
+
+def _check_image_args(max_per_class, image_size=None, *, per_class: int = 6000, channels: int = 3):
+    """Validate the image options and refuse a batch the machine cannot hold, before reading.
+
+    ``per_class`` is the most images one class can contribute and ``channels`` the colour
+    channels, so the estimate (float32 images plus the uint8 batch they are decoded into) is an
+    upper bound.
+    """
+    max_per_class = _checks.integer(max_per_class, "max_per_class", minimum=1, allow_none=True,
+                                    fix="pass a number of images per class, or None for all")
+    image_size = _checks.integer(image_size, "image_size", minimum=1, maximum=MAX_IMAGE_SIZE,
+                                 allow_none=True, fix="a side in pixels, e.g. image_size=64")
+    count = 2 * min(per_class, max_per_class or per_class)
+    side = image_size or 64
+    _checks.memory(count * channels * side * side * 5, f"{count:,} images of {side}x{side} pixels",
+                   fix="lower max_per_class or image_size")
+    return max_per_class, image_size
 
 
 def _read_idx(path: Path, magic: int) -> np.ndarray:
@@ -763,7 +811,7 @@ def _fashion_mnist(split, seed, classes=("Pullover", "Coat"), max_per_class=None
                    download=None):
     """Fashion-MNIST, two of its classes, from the official IDX files."""
     _check_split(split, ("train", "test"), "fashion-mnist")
-    _check_image_args(max_per_class, image_size)
+    max_per_class, image_size = _check_image_args(max_per_class, image_size, per_class=6000, channels=1)
     pair = _pair(classes, FASHION_MNIST_CLASSES, "fashion-mnist")
     part = "train" if split == "train" else "test"
     _, img_path = _find([f"fmnist-{part}-images"], "Fashion-MNIST", download)
@@ -776,14 +824,22 @@ def _fashion_mnist(split, seed, classes=("Pullover", "Coat"), max_per_class=None
     return Dataset(X, y.astype(np.int64), "fashion-mnist", split, None, names, params)
 
 
-def _decode(blob: bytes, image_size: Optional[int], mode: str = "RGB") -> np.ndarray:
-    from PIL import Image
+#: File endings read as images in image-folder trees; other files (a README, .DS_Store) are not images.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 
-    with Image.open(io.BytesIO(blob)) as im:
-        im = im.convert(mode)
-        if image_size is not None and im.size != (image_size, image_size):
-            im = im.resize((image_size, image_size), Image.BILINEAR)
-        return np.asarray(im)
+
+def _decode(blob: bytes, image_size: Optional[int], mode: str = "RGB", name: str = "an image") -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(blob)) as im:
+            im = im.convert(mode)
+            if image_size is not None and im.size != (image_size, image_size):
+                im = im.resize((image_size, image_size), Image.BILINEAR)
+            return np.asarray(im)
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise ValueError(f"{name} is not a readable image ({exc.__class__.__name__}: {exc}); "
+                         "remove or replace that file") from None
 
 
 def _folder_images(source: Path, root: str, split_dir: str, class_dirs: Sequence[str],
@@ -794,13 +850,15 @@ def _folder_images(source: Path, root: str, split_dir: str, class_dirs: Sequence
         zf = zipfile.ZipFile(source)
         for name in zf.namelist():
             parts = name.split("/")
-            if len(parts) == 4 and parts[0] == root and parts[1] == split_dir and parts[3] and parts[2] in class_dirs:
+            if (len(parts) == 4 and parts[0] == root and parts[1] == split_dir and parts[2] in class_dirs
+                    and parts[3].lower().endswith(IMAGE_SUFFIXES)):
                 members[class_dirs.index(parts[2])].append(name)
         read = zf.read
     else:
         zf = None
         for i, c in enumerate(class_dirs):
-            members[i] = [str(p) for p in (source / split_dir / c).glob("*") if p.is_file()]
+            members[i] = [str(p) for p in (source / split_dir / c).glob("*")
+                          if p.is_file() and p.name.lower().endswith(IMAGE_SUFFIXES)]
         read = lambda p: Path(p).read_bytes()  # noqa: E731
     try:
         images, labels = [], []
@@ -810,7 +868,8 @@ def _folder_images(source: Path, root: str, split_dir: str, class_dirs: Sequence
             names = sorted(names)
             if max_per_class is not None and len(names) > max_per_class:
                 names = [names[i] for i in np.sort(rng.choice(len(names), int(max_per_class), replace=False))]
-            images += [_decode(read(n), image_size) for n in names]
+            images += [_decode(read(n), image_size, name=f"{source}: {n}" if zf is not None else n)
+                       for n in names]
             labels += [label] * len(names)
     finally:
         if zf is not None:
@@ -825,7 +884,7 @@ def _folder_images(source: Path, root: str, split_dir: str, class_dirs: Sequence
 def _cifar10(split, seed, classes=("cat", "dog"), max_per_class=None, image_size=None, download=None):
     """CIFAR-10, two of its classes, from the official python tarball or an image-folder tree."""
     _check_split(split, ("train", "test"), "cifar10")
-    _check_image_args(max_per_class, image_size)
+    max_per_class, image_size = _check_image_args(max_per_class, image_size, per_class=5000)
     pair = _pair(classes, CIFAR10_CLASSES, "cifar10")
     rng = _rng(seed, split)
     # an unpacked image-folder tree counts too
@@ -859,7 +918,7 @@ def _cifar10(split, seed, classes=("cat", "dog"), max_per_class=None, image_size
 def _cats_vs_dogs(split, seed, image_size=64, max_per_class=None, download=None):
     """Cats (0) vs dogs (1), the 'cats_and_dogs_filtered' subset; "test" is its validation set."""
     _check_split(split, ("train", "test"), "cats-vs-dogs")
-    _check_image_args(max_per_class, image_size)
+    max_per_class, image_size = _check_image_args(max_per_class, image_size, per_class=1000)
     if image_size is None:
         raise ValueError("cats-vs-dogs images differ in size: pass image_size, e.g. image_size=64")
     sub = "train" if split == "train" else "validation"
@@ -882,10 +941,9 @@ def _digits(split, seed, classes=(3, 8), test_fraction=0.3, image_size=None):
     from sklearn.datasets import load_digits
 
     _check_split(split, ("train", "test"), "digits")
-    _check_image_args(None, image_size)
+    _, image_size = _check_image_args(None, image_size, per_class=200, channels=1)
     pair = _pair(classes, [str(i) for i in range(10)], "digits")
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    _checks.real(test_fraction, "test_fraction", minimum=0, maximum=1, include_min=False, include_max=False)
     d = load_digits()
     rng = np.random.default_rng([int(seed), 7])
     idx_train, idx_test = [], []
@@ -965,8 +1023,7 @@ def load(name: str, split: str = "train", seed: int = 0, **params) -> Dataset:
     key = _canonical_name(name)
     if key in SYNTHETIC:
         _check_split(split, SPLITS, key)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = _checks.integer(seed, "seed", minimum=0)
     import inspect
 
     accepted = set(inspect.signature(DATASETS[key]).parameters) - {"split", "seed"}
