@@ -457,14 +457,14 @@ def test_nan_activations_name_the_layer():
 
 @pytest.mark.parametrize("scale", [0, -1, np.inf, np.nan])
 def test_bad_scale(scale):
-    with pytest.raises(ValueError, match="scale must be a positive finite number"):
+    with pytest.raises(ValueError, match=r"scale \(hops\) must be a finite number > 0"):
         betti_numbers(circle(), k=5, scale=scale)
 
 
 def test_max_dim_beyond_point_count():
     with pytest.raises(ValueError, match=r"max_dim=3 needs at least max_dim \+ 2 = 5 points"):
         betti_numbers(circle(4), k=2, max_dim=3)
-    with pytest.raises(ValueError, match="max_dim must be a non-negative integer"):
+    with pytest.raises(ValueError, match=r"max_dim must be an integer in \[0, 8\]"):
         betti_numbers(circle(), k=5, max_dim=-1)
     with pytest.raises(ValueError, match=r"needs at least max_dim \+ 2"):
         persistence_diagram(circle(3), max_dim=2)
@@ -475,9 +475,9 @@ def test_bad_metric_and_k():
         persistence_diagram(circle(), metric="cosine")
     with pytest.raises(ValueError, match="needs k"):
         persistence_diagram(circle(), metric="knn-geodesic")
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match=r"k \(neighbours counting the point itself\) must be an integer >= 1"):
         betti_numbers(circle(), k=0)
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match=r"k \(neighbours counting the point itself\) must be an integer >= 1"):
         betti_numbers(circle(), k=2.5)
 
 
@@ -487,3 +487,21 @@ def test_memory_estimate_refuses_big_matrices():
     with pytest.raises(ValueError, match=r"GiB.*subsample.*lower k"):
         betti_numbers(circle(), k=5, max_memory_bytes=1000)
     assert betti_numbers(circle(), k=5, max_memory_bytes=10 ** 8) == (1, 1)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(X=np.empty((0, 2)), y=np.empty(0)), "X is empty"),
+    (dict(max_points=0), r"max_points must be an integer >= 1 or None, got 0"),
+    (dict(max_points=2.5), "max_points must be an integer"),
+    (dict(X=np.full((30, 2), np.nan)), "X contains NaN or inf"),
+    (dict(y=np.arange(5)), "X has 30 points but y has 5 labels"),
+    (dict(y=np.full(30, 0.5)), "integer class labels"),
+    (dict(seed=-3), "seed must be an integer >= 0"),
+])
+def test_layer_betti_bad_inputs_fail_fast(kwargs, match):
+    """Empty, NaN, mismatched or non-integer inputs get a clear error before any forward pass."""
+    net = models.mlp(2, 4, 2, "relu", seed=0)
+    args = dict(X=np.random.default_rng(0).normal(size=(30, 2)), y=np.repeat([0, 1], 15))
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        layer_betti(net, args.pop("X"), args.pop("y"), k=5, n_jobs=1, **args)

@@ -40,7 +40,6 @@ Euclidean clouds or the kNN-geodesic hop matrix; :func:`betti_from_diagram` and
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Sequence
 
 import numpy as np
@@ -51,6 +50,8 @@ from joblib import Parallel, delayed
 from scipy.sparse.csgraph import connected_components, shortest_path
 from sklearn.neighbors import NearestNeighbors
 from torch import nn
+
+from . import _checks
 
 __all__ = [
     "DEFAULT_K",
@@ -72,7 +73,6 @@ __all__ = [
 DEFAULT_K = {"D-I": 14, "D-II": 35, "D-III": 35}
 
 _METRICS = ("euclidean", "knn-geodesic", "precomputed")
-_GIB = float(1 << 30)
 
 
 # ----------------------------------------------------------------------------- layer outputs
@@ -129,8 +129,7 @@ def layer_outputs(model, X, batch_size: int = 4096) -> list[np.ndarray]:
         (e.g. 4-D ``(n, C, H, W)`` arrays for conv blocks).
     """
     blocks = _hookable_blocks(model)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size <= 0:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = _checks.integer(batch_size, "batch_size", minimum=1, fix="e.g. batch_size=4096")
     param = next(iter(model.parameters()), None)
     device = param.device if param is not None else torch.device("cpu")
     X = torch.as_tensor(X).float()
@@ -161,27 +160,17 @@ def layer_outputs(model, X, batch_size: int = 4096) -> list[np.ndarray]:
 
 
 def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(
-            f"k must be a positive integer (neighbours counting the point itself), got {k!r}; "
-            f"Naitzat et al. use {DEFAULT_K}"
-        )
-    return int(k)
+    return _checks.integer(k, "k (neighbours counting the point itself)", minimum=1,
+                           fix=f"Naitzat et al. use {DEFAULT_K}")
 
 
 def _check_scale(scale) -> float:
-    if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not np.isfinite(scale) or scale <= 0:
-        raise ValueError(
-            f"scale must be a positive finite number of hops, got {scale!r}; "
-            "Naitzat's epsilon = 2.5 is scale=2 (hop distance <= 2)"
-        )
-    return float(scale)
+    return _checks.real(scale, "scale (hops)", minimum=0, include_min=False,
+                        fix="Naitzat's epsilon = 2.5 is scale=2 (hop distance <= 2)")
 
 
 def _check_max_dim(max_dim) -> int:
-    if isinstance(max_dim, bool) or not isinstance(max_dim, numbers.Integral) or max_dim < 0:
-        raise ValueError(f"max_dim must be a non-negative integer, got {max_dim!r}")
-    return int(max_dim)
+    return _checks.integer(max_dim, "max_dim", minimum=0, maximum=8, fix="homology dimensions 0, 1 are usual")
 
 
 def _as_cloud(points, what: str = "points") -> np.ndarray:
@@ -212,28 +201,10 @@ def _check_count(n: int, k: int | None, max_dim: int, what: str = "the cloud") -
         )
 
 
-def _available_memory() -> int:
-    try:
-        import psutil
-
-        return int(psutil.virtual_memory().available)
-    except ImportError:  # pragma: no cover - psutil is installed here
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    return 1 << 62  # pragma: no cover
-
-
 def _check_memory(needed: float, what: str, max_memory_bytes: int | None) -> None:
     """Raise ValueError when ``needed`` bytes exceed the budget (half the free memory by default)."""
-    budget = max_memory_bytes if max_memory_bytes is not None else _available_memory() // 2
-    if needed > budget:
-        raise ValueError(
-            f"{what} would need about {needed / _GIB:.2f} GiB but only {budget / _GIB:.2f} GiB "
-            f"is allowed ({'max_memory_bytes' if max_memory_bytes is not None else 'half the free memory'}); "
-            "subsample the points (e.g. max_points=...) or lower k"
-        )
+    _checks.memory(needed, what, fix="subsample the points (e.g. max_points=...) or lower k",
+                   max_memory_bytes=max_memory_bytes)
 
 
 # ----------------------------------------------------------------------------- kNN-geodesic
@@ -409,8 +380,8 @@ def persistence_diagram(
     max_dim = _check_max_dim(max_dim)
     if metric not in _METRICS:
         raise ValueError(f"unknown metric {metric!r}; use one of {_METRICS}")
-    if isinstance(max_edge_length, bool) or not isinstance(max_edge_length, numbers.Real) or not max_edge_length > 0:
-        raise ValueError(f"max_edge_length must be a positive number or inf, got {max_edge_length!r}")
+    _checks.real(max_edge_length, "max_edge_length", minimum=0, include_min=False, finite=False,
+                 fix="a positive number, or inf for the whole filtration")
     if metric == "precomputed":
         D = points if sp.issparse(points) else np.asarray(points, dtype=np.float64)
         if D.ndim != 2 or D.shape[0] != D.shape[1]:
@@ -584,9 +555,18 @@ def layer_betti(
 def _layer_clouds(model, X, y, k, max_dim, max_points, seed, labels, batch_size):
     """Validate, run the net once, and return (layer names, [(layer, label, distinct cloud)])."""
     names = layer_names(model)
-    y = np.asarray(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y).reshape(-1)
+    X = _checks.finite_array(X, "X", dtype=np.float32, fix="pass the inputs of the net, one row per sample")
+    if X.ndim < 2:
+        X = X.reshape(len(X), -1)
+    y = _checks.finite_array(y, "y", ndim=1, dtype=np.float64, fix="pass one class label per row of X")
+    if not np.array_equal(y, np.round(y)):
+        raise _checks.InvalidParameterError("y must hold integer class labels")
+    y = y.astype(np.int64)
     if len(y) != len(X):
         raise ValueError(f"X has {len(X)} points but y has {len(y)} labels")
+    max_points = _checks.integer(max_points, "max_points", minimum=1, allow_none=True,
+                                 fix=f"a number of points per class above k={k}, or None for all")
+    seed = _checks.integer(seed, "seed", minimum=0)
     labels = sorted(np.unique(y).tolist()) if labels is None else list(labels)
     rng = np.random.default_rng(seed)
     index = {}
@@ -598,8 +578,7 @@ def _layer_clouds(model, X, y, k, max_dim, max_points, seed, labels, batch_size)
             idx = np.sort(rng.choice(idx, size=int(max_points), replace=False))
         index[label] = idx
     keep = np.sort(np.concatenate(list(index.values())))
-    X_np = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else np.asarray(X)
-    outputs = layer_outputs(model, X_np[keep], batch_size=batch_size)
+    outputs = layer_outputs(model, X[keep], batch_size=batch_size)
     pos = {label: np.searchsorted(keep, idx) for label, idx in index.items()}
 
     tasks = []
@@ -701,9 +680,8 @@ class TopologyRecorder:
     """
 
     def __init__(self, X, y, every: int = 100, **kwargs):
-        if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every <= 0:
-            raise ValueError(f"every must be a positive integer number of epochs, got {every!r}")
-        self.X, self.y, self.every, self.kwargs = X, y, int(every), kwargs
+        every = _checks.integer(every, "every", minimum=1, fix="a number of epochs between records")
+        self.X, self.y, self.every, self.kwargs = X, y, every, kwargs
         self._frames: list[pd.DataFrame] = []
         self._epochs: set = set()
 
