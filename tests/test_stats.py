@@ -134,9 +134,13 @@ def test_rank_correlation():
     (lambda: stats.speedup([100, 700], [50], cap=500), "above the cap 500"),
     (lambda: stats.speedup([], [50]), "baseline_epochs is empty"),
     (lambda: stats.speedup([0, 5], [50]), "non-positive epochs"),
-    (lambda: stats.speedup([10], [5], n_boot=0), "n_boot must be a positive integer"),
-    (lambda: stats.speedup([10], [5], confidence=95), r"confidence must be in \(0, 1\)"),
+    (lambda: stats.speedup([10], [5], n_boot=0), r"n_boot must be an integer in \[1, 1000000\]"),
+    (lambda: stats.speedup([10], [5], confidence=95), r"confidence must be a finite number in \(0, 1\)"),
     (lambda: stats.speedup(100, [5]), "must be a sequence of epochs"),
+    (lambda: stats.speedup([10, -np.inf], [5], cap=50), "holds -inf; a censored run"),
+    (lambda: stats.speedup([[10, 20], [30, 40]], [5], cap=50), r"flat sequence of epochs.*shape \(2, 2\)"),
+    (lambda: stats.speedup(["ten"], [5]), "must hold numbers of epochs"),
+    (lambda: stats.speedup([10], [5], seed=-1), "seed must be an integer >= 0"),
     (lambda: stats.km_curve({}), "empty mapping"),
     (lambda: stats.rank_correlation([1, 2, 3], [1, 2]), "must pair up"),
     (lambda: stats.rank_correlation([1, 2], [1, 2]), "at least 3 pairs"),
@@ -176,7 +180,7 @@ def test_proportion_ci_exact():
     assert all_ok.estimate == 1 and all_ok.high == 1 and abs(all_ok.low - 0.025 ** 0.1) < 1e-9  # Clopper-Pearson
     half = stats.proportion_ci(5, 10)
     assert half.low < 0.5 < half.high
-    with pytest.raises(ValueError, match="between 0 and n=3"):
+    with pytest.raises(ValueError, match=r"successes must be an integer in \[0, 3\]"):
         stats.proportion_ci(4, 3)
 
 

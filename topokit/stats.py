@@ -30,6 +30,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
+from . import _checks
+
 __all__ = [
     "SpeedUp",
     "Correlation",
@@ -57,17 +59,29 @@ def _censored_epochs(epochs, cap, what: str) -> tuple[np.ndarray, np.ndarray, Op
     if isinstance(epochs, (str, bytes)) or not hasattr(epochs, "__len__"):
         raise ValueError(f"{what} must be a sequence of epochs (None or NaN for runs that never converged), "
                          f"got {epochs!r}")
-    values = np.array([np.nan if v is None else v for v in np.asarray(epochs, dtype=object).ravel()], dtype=float)
+    raw = np.asarray(epochs, dtype=object)
+    if raw.ndim != 1:
+        raise _checks.InvalidParameterError(
+            f"{what} must be a flat sequence of epochs, one per run, got shape {raw.shape}; pass one group's "
+            "runs at a time (e.g. a DataFrame column)")
+    try:
+        values = np.array([np.nan if v is None else v for v in raw], dtype=float)
+    except (TypeError, ValueError):
+        raise _checks.InvalidParameterError(
+            f"{what} must hold numbers of epochs (None or NaN for runs that never converged), got "
+            f"{[v for v in raw][:3]!r}...") from None
     if values.size == 0:
         raise ValueError(f"{what} is empty; pass the epochs to converge of at least one run")
+    if np.any(np.isneginf(values)):
+        raise _checks.InvalidParameterError(
+            f"{what} holds -inf; a censored run (never converged) is None, NaN or +inf")
     censored = ~np.isfinite(values)
     if np.any(values[~censored] <= 0):
         raise ValueError(f"{what} holds non-positive epochs {values[~censored][values[~censored] <= 0][:3]}; "
                          "epochs to converge count from 1")
     if cap is not None:
-        cap = float(cap)
-        if not cap > 0 or not math.isfinite(cap):
-            raise ValueError(f"cap must be a positive number of epochs (the epoch cap of the runs), got {cap}")
+        cap = _checks.real(cap, "cap", minimum=0, include_min=False,
+                           fix="the epoch cap of the runs, a positive number of epochs")
         if np.any(values[~censored] > cap):
             raise ValueError(f"{what} holds epochs above the cap {cap:g} ({values[~censored].max():g}); pass the "
                              "cap the runs were trained with")
@@ -300,13 +314,16 @@ def _ratio(mb: float, mc: float) -> float:
     return mb / mc
 
 
+#: Most bootstrap resamples accepted (each one is a vector of the sample's size).
+MAX_BOOT = 1_000_000
+
+
 def _check_boot(n_boot, confidence, seed) -> None:
-    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
-        raise ValueError(f"n_boot must be a positive integer number of bootstrap resamples, e.g. 2000; got {n_boot!r}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), e.g. 0.95; got {confidence}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
+    _checks.integer(n_boot, "n_boot", minimum=1, maximum=MAX_BOOT,
+                    fix="a number of bootstrap resamples, e.g. 2000")
+    _checks.real(confidence, "confidence", minimum=0, maximum=1, include_min=False, include_max=False,
+                 fix="e.g. 0.95")
+    _checks.integer(seed, "seed", minimum=0)
 
 
 def _percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -564,10 +581,10 @@ def mean_difference(baseline, candidate, n_boot: int = 9999, seed: int = 0, *,
 
 def proportion_ci(successes: int, n: int, *, confidence: float = 0.95) -> Estimate:
     """A share ``successes / n`` with its exact (Clopper-Pearson) interval from ``scipy.stats.binomtest``."""
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be a positive number of trials, got {n!r}")
-    if isinstance(successes, bool) or not isinstance(successes, (int, np.integer)) or not 0 <= successes <= n:
-        raise ValueError(f"successes must be an integer between 0 and n={n}, got {successes!r}")
+    n = _checks.integer(n, "n (number of trials)", minimum=1)
+    successes = _checks.integer(successes, "successes", minimum=0, maximum=n)
+    confidence = _checks.real(confidence, "confidence", minimum=0, maximum=1, include_min=False,
+                              include_max=False, fix="e.g. 0.95")
     ci = _st.binomtest(int(successes), int(n)).proportion_ci(confidence_level=confidence, method="exact")
     return Estimate(successes / n, float(ci.low), float(ci.high), int(n), confidence)
 
@@ -579,6 +596,8 @@ def interval_verdict(low: float, high: float, *, reproduced_above: float, refute
     ``"not reproduced"`` when it lies wholly below ``refuted_below``; ``"mixed"`` otherwise (the
     data cannot tell); ``"not testable here"`` when the interval is undefined (NaN or None).
     """
+    reproduced_above = _checks.real(reproduced_above, "reproduced_above", finite=False)
+    refuted_below = _checks.real(refuted_below, "refuted_below", finite=False)
     if refuted_below > reproduced_above:
         raise ValueError("refuted_below must not exceed reproduced_above")
     if low is None or high is None or math.isnan(low) or math.isnan(high):
