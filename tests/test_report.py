@@ -109,7 +109,7 @@ def _assert_inert_html(page, figures=()):
     tags = _Tags(page).tags
     assert {t for t, _ in tags} <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "table", "tr",
                                      "th", "td", "b", "br", "small", "a", "blockquote", "ul", "li", "img",
-                                     "thead", "tbody", "strong", "em", "code"}  # the last five: the Markdown renderer, the README footer
+                                     "thead", "tbody", "strong", "em", "code"}  # last five: Markdown, README
     for tag, attrs in tags:
         assert not any(name.startswith("on") for name in attrs), (tag, attrs)
         assert set(attrs) <= {"charset", "class", "href", "src", "alt"}, (tag, attrs)

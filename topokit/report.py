@@ -11,6 +11,12 @@ cache (kind ``"claim"``), one per claim and run mode, so that
 
 Verdicts are computed by the notebooks from their numbers (see :mod:`topokit.stats`), never
 typed in; a claim whose notebook has not run in this mode is reported as such.
+
+Everything recorded is shown as text, never as markup: ``report.html`` is rendered by Jinja2 with
+autoescaping, every text in ``REPORT.md`` and the README table goes through one Markdown escaper
+(:func:`_md`), a figure is shown only when it is an image file under the figures folder, and a
+verdict outside :data:`VERDICTS` (a cache entry altered by hand) is shown as :data:`INVALID`;
+whatever is left out or marked so is named in a :class:`ReportWarning`.
 """
 from __future__ import annotations
 
@@ -198,12 +204,14 @@ class ClaimResult:
                     f"figure must be the file name of an image in the figures folder, relative to it (e.g. "
                     f"'03_speedup_forest.png'), or ''; got {self.figure!r}: {why}")
         if not isinstance(self.details, Mapping):
-            raise InvalidParameterError(f"details must be a mapping (a dict) or None, got {type(self.details).__name__}")
+            raise InvalidParameterError(
+                f"details must be a mapping (a dict) or None, got {type(self.details).__name__}")
         try:
             json.dumps(_jsonable(dict(self.details)), allow_nan=False)
         except (TypeError, ValueError) as exc:
-            raise InvalidParameterError(f"details must hold only JSON-like values (numbers, strings, lists, dicts), "
-                                        f"got one that is not ({exc}); convert it, e.g. with .tolist() or str()") from None
+            raise InvalidParameterError(
+                f"details must hold only JSON-like values (numbers, strings, lists, dicts), got one that is not "
+                f"({exc}); convert it, e.g. with .tolist() or str()") from None
 
 
 def _key(claim_id: str, mode: str) -> str:
