@@ -11,25 +11,53 @@ cache (kind ``"claim"``), one per claim and run mode, so that
 
 Verdicts are computed by the notebooks from their numbers (see :mod:`topokit.stats`), never
 typed in; a claim whose notebook has not run in this mode is reported as such.
+
+Everything recorded is shown as text, never as markup: ``report.html`` is rendered by Jinja2 with
+autoescaping, every text in ``REPORT.md`` and the README table goes through one Markdown escaper
+(:func:`_md`), a figure is shown only when it is an image file under the figures folder, and a
+verdict outside :data:`VERDICTS` (a cache entry altered by hand) is shown as :data:`INVALID`;
+whatever is left out or marked so is named in a :class:`ReportWarning`.
 """
 from __future__ import annotations
 
-import html
+import json
 import math
+import numbers
+import re
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Mapping, Optional
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Iterable, Mapping, Optional
+from urllib.parse import quote
 
+from . import _checks
+from ._checks import InvalidParameterError
 from .cache import MISSING, Cache, make_key
 from .fileio import atomic_path, full_mode, quick_mode
 
-__all__ = ["CLAIMS", "VERDICTS", "ClaimResult", "record_claim", "load_claims",
-           "report_markdown", "report_html", "write_report", "run_mode", "readme_table", "update_readme",
-           "update_gallery", "final_figures_dir", "GALLERY"]
+__all__ = ["CLAIMS", "VERDICTS", "INVALID", "MODES", "IMAGE_SUFFIXES", "ReportWarning", "ClaimResult",
+           "record_claim", "load_claims", "report_markdown", "report_html", "write_report", "run_mode",
+           "readme_table", "update_readme", "update_gallery", "final_figures_dir", "GALLERY"]
 
 #: Allowed verdicts.
 VERDICTS = ("reproduced", "not reproduced", "mixed", "not testable here")
+#: What the report shows for a claim whose recorded verdict is not one of :data:`VERDICTS`
+#: (a cache entry altered by hand, or a table edited after :func:`load_claims`); never recordable.
+INVALID = "invalid"
+#: Run modes a claim can be recorded in.
+MODES = ("quick", "default", "full")
+#: File extensions a report figure may have (it is shown as an image and linked).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
+
+#: CSS class of each verdict in report.html (the verdict text itself is never used as a class).
+_VERDICT_CLASS = {**{v: "v-" + v.replace(" ", "-") for v in VERDICTS}, INVALID: "v-invalid"}
+
+
+class ReportWarning(UserWarning):
+    """Something recorded for the report cannot be shown as recorded (a figure that is not a file
+    under the figures folder, a verdict outside :data:`VERDICTS`) and is left out or marked invalid."""
+
 
 #: The claims, in report order: id -> (who claims it, the claim in their words or close to them,
 #: the notebook that tests it).
@@ -64,6 +92,49 @@ def run_mode(quick: Optional[bool] = None, full: Optional[bool] = None) -> str:
     return "quick" if quick_mode(quick) else "full" if full_mode(full) else "default"
 
 
+# ----------------------------------------------------------------------------- checks
+
+
+def _string(value, name: str, fix: str = "") -> str:
+    # TODO(_checks): a string check; _checks has none yet.
+    if not isinstance(value, str):
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        raise InvalidParameterError(f"{name} must be a string, got {type(value).__name__} {shown}"
+                                    + (f"; {fix}" if fix else ""))
+    return value
+
+
+def _bound(value, name: str) -> float:
+    """A number of a claim's interval: None and NaN mean 'none applies' (NaN), inf is allowed."""
+    if value is None:
+        return float("nan")
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isnan(value):
+        return float("nan")
+    return _checks.real(value, name, finite=False, fix="pass a number, or None / NaN where none applies")
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
+
+
+def _figure_problem(figure) -> Optional[str]:
+    """Why ``figure`` cannot name a file in the figures folder, from its text alone (None: it can)."""
+    if not isinstance(figure, str):
+        return f"it is a {type(figure).__name__}, not a file name"
+    if _SCHEME.match(figure) or figure.startswith("//"):
+        return "it is a URL (it has a scheme such as javascript:, data: or http:), not a file of the figures folder"
+    if "\\" in figure or any(ord(c) < 32 or ord(c) == 127 for c in figure):
+        return "it contains a backslash or a control character"
+    path = PurePosixPath(figure)
+    if path.is_absolute() or PureWindowsPath(figure).drive:
+        return "it is an absolute path; give the file name relative to the figures folder"
+    if ".." in path.parts:
+        return "it climbs out of the figures folder with '..'"
+    if path.suffix.lower() not in IMAGE_SUFFIXES:
+        return (f"its extension {path.suffix or '(none)'!s} is not an image's ({', '.join(IMAGE_SUFFIXES)})")
+    return None
+
+
 @dataclass
 class ClaimResult:
     """One claim's measured outcome.
@@ -83,9 +154,21 @@ class ClaimResult:
     rule : str
         The verdict rule, as written before the numbers were computed.
     figure : str
-        File name of the figure that shows it (in the figures folder), or "".
+        File name of the figure that shows it, relative to the figures folder (an image:
+        one of :data:`IMAGE_SUFFIXES`), or "".
     details : dict
         Any further numbers (per dataset, per layer ...), JSON-like.
+    mode : str
+        The run mode it was measured in, one of :data:`MODES`.
+    recorded : str
+        When it was recorded.
+
+    Raises
+    ------
+    topokit._checks.InvalidParameterError
+        For an unknown claim or verdict, a text that is not a string, a number that is not one,
+        ``low > high``, a figure that is not a relative image path, or details that are not a
+        JSON-like mapping.
     """
 
     claim_id: str
@@ -102,13 +185,33 @@ class ClaimResult:
     recorded: str = ""
 
     def __post_init__(self):
-        if self.claim_id not in CLAIMS:
-            raise ValueError(f"unknown claim {self.claim_id!r}; choose one of: {', '.join(CLAIMS)}")
-        if self.verdict not in VERDICTS:
-            raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
+        _checks.choice(self.claim_id, "claim_id", CLAIMS,
+                       fix=f"unknown claim {self.claim_id!r}: a new claim goes into topokit.report.CLAIMS first")
+        _checks.choice(self.verdict, "verdict", VERDICTS,
+                       fix="compute it from the numbers (topokit.stats.interval_verdict gives one)")
+        _checks.choice(self.mode, "mode", MODES)
+        for name in ("measured", "reason", "rule", "figure", "recorded"):
+            _string(getattr(self, name), name)
         for name in ("value", "low", "high"):
-            v = getattr(self, name)
-            setattr(self, name, float("nan") if v is None else float(v))
+            setattr(self, name, _bound(getattr(self, name), name))
+        if self.low > self.high:
+            raise InvalidParameterError(f"low must not exceed high, got low={self.low!r} > high={self.high!r}; "
+                                        "pass the interval's lower bound as low")
+        if self.figure:
+            why = _figure_problem(self.figure)
+            if why is not None:
+                raise InvalidParameterError(
+                    f"figure must be the file name of an image in the figures folder, relative to it (e.g. "
+                    f"'03_speedup_forest.png'), or ''; got {self.figure!r}: {why}")
+        if not isinstance(self.details, Mapping):
+            raise InvalidParameterError(
+                f"details must be a mapping (a dict) or None, got {type(self.details).__name__}")
+        try:
+            json.dumps(_jsonable(dict(self.details)), allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise InvalidParameterError(
+                f"details must hold only JSON-like values (numbers, strings, lists, dicts), got one that is not "
+                f"({exc}); convert it, e.g. with .tolist() or str()") from None
 
 
 def _key(claim_id: str, mode: str) -> str:
@@ -118,8 +221,41 @@ def _key(claim_id: str, mode: str) -> str:
 def record_claim(claim_id: str, *, measured: str, value=float("nan"), low=float("nan"), high=float("nan"),
                  verdict: str, reason: str, rule: str, figure: str = "", details: Optional[Mapping] = None,
                  cache_dir=None, mode: Optional[str] = None) -> ClaimResult:
-    """Store a notebook's measured outcome of one claim for the report (atomically, in the cache)."""
-    mode = mode or run_mode()
+    """Store a notebook's measured outcome of one claim for the report (atomically, in the cache).
+
+    Parameters
+    ----------
+    claim_id : str
+        A key of :data:`CLAIMS`.
+    measured, reason, rule : str
+        The measured value in words, why this verdict, and the rule fixed before the numbers.
+    value, low, high : float or None
+        The headline number and its 95% interval (None or NaN where none applies).
+    verdict : str
+        One of :data:`VERDICTS`.
+    figure : str, default ""
+        File name of an image in the figures folder, relative to it (no URL, absolute path or
+        ``..``). Whether it exists is checked when the report is written.
+    details : mapping, optional
+        Further JSON-like numbers.
+    cache_dir : path, optional
+        The cache folder (default ``$TOPOKIT_CACHE``).
+    mode : str, optional
+        One of :data:`MODES`; default the current run mode (:func:`run_mode`).
+
+    Returns
+    -------
+    ClaimResult
+
+    Raises
+    ------
+    topokit._checks.InvalidParameterError
+        Before anything is stored, for any argument :class:`ClaimResult` refuses (an unknown
+        claim or verdict lists the valid ones).
+    """
+    mode = run_mode() if mode is None else mode
+    if details is not None and not isinstance(details, Mapping):
+        raise InvalidParameterError(f"details must be a mapping (a dict) or None, got {type(details).__name__}")
     result = ClaimResult(claim_id, measured, value, low, high, verdict, reason, rule, figure,
                          dict(details or {}), mode, time.strftime("%Y-%m-%d %H:%M"))
     Cache(cache_dir).put("claim", _key(claim_id, mode), _jsonable(asdict(result)), config={"claim": claim_id,
@@ -139,106 +275,313 @@ def _jsonable(value):
     return value
 
 
+def _warn(message: str) -> None:
+    warnings.warn(message, ReportWarning, stacklevel=3)
+
+
+def _cached_number(value, claim_id: str, name: str):
+    """A number read back from a claim's cache entry (NaN: none); anything else is dropped, with a warning."""
+    if value is None:
+        return math.nan
+    if isinstance(value, str) and value in ("inf", "-inf"):  # how _jsonable stores infinite bounds
+        return float(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return float(value)
+    _warn(f"claim {claim_id!r}: the cached {name} {value!r} is not a number; it is shown as missing")
+    return math.nan
+
+
+_FIELDS = ("measured", "value", "low", "high", "verdict", "reason", "rule", "figure", "recorded")
+
+
 def load_claims(mode: Optional[str] = None, cache_dir=None):
     """The report table: one row per claim of :data:`CLAIMS`, in order.
 
     Columns: ``claim_id, source, claim, notebook, measured, value, low, high, verdict, reason,
     rule, figure, recorded, mode``. A claim whose notebook has not recorded it in this mode has
-    verdict ``"not testable here"`` and a reason saying which notebook to run.
+    verdict ``"not testable here"`` and a reason saying which notebook to run. A cache entry whose
+    verdict is not one of :data:`VERDICTS` (or that is not a record at all) is shown with verdict
+    :data:`INVALID` and a :class:`ReportWarning`; figures are checked when the report is written.
     """
     import pandas as pd
 
-    mode = mode or run_mode()
+    mode = run_mode() if mode is None else _checks.choice(mode, "mode", MODES)
     cache = Cache(cache_dir)
     rows = []
     for claim_id, (source, claim, notebook) in CLAIMS.items():
+        rerun = f"`topokit reproduce --only {notebook[:2]}`" + ("" if mode == "default" else f" --{mode}")
         got = cache.get("claim", _key(claim_id, mode))
         if got is MISSING:
             got = {"measured": "not measured", "value": None, "low": None, "high": None,
                    "verdict": "not testable here", "rule": "",
-                   "reason": f"{notebook} has not recorded this claim in {mode} mode: run "
-                             f"`topokit reproduce --only {notebook[:2]}`" + ("" if mode == "default" else f" --{mode}"),
+                   "reason": f"{notebook} has not recorded this claim in {mode} mode: run {rerun}",
                    "figure": "", "recorded": "", "details": {}}
+        elif not isinstance(got, Mapping):
+            _warn(f"claim {claim_id!r}: its cache entry is a {type(got).__name__}, not a claim record; it is "
+                  f"reported as {INVALID!r}: rerun {notebook}")
+            got = {"measured": "", "verdict": INVALID, "rule": "", "figure": "", "recorded": "",
+                   "reason": f"the cache entry is not a claim record: rerun {rerun}"}
+        else:
+            got = dict(got)
+            if got.get("verdict") not in VERDICTS:
+                _warn(f"claim {claim_id!r}: the cached verdict {got.get('verdict')!r} is not one of {VERDICTS}; it "
+                      f"is reported as {INVALID!r}: rerun {notebook}")
+                got["reason"] = (f"the recorded verdict {got.get('verdict')!r} is not one of: {', '.join(VERDICTS)} "
+                                 f"(the cache entry was altered): rerun {rerun}")
+                got["verdict"] = INVALID
+        for name in ("value", "low", "high"):
+            got[name] = _cached_number(got.get(name), claim_id, name)
         rows.append({"claim_id": claim_id, "source": source, "claim": claim, "notebook": notebook,
-                     **{k: got.get(k) for k in ("measured", "value", "low", "high", "verdict", "reason", "rule",
-                                                "figure", "recorded")}, "mode": mode})
+                     **{k: got.get(k) for k in _FIELDS}, "mode": mode})
     return pd.DataFrame(rows)
 
 
-def _md_cell(text) -> str:
-    return str(text if text is not None else "").replace("|", "\\|").replace("\n", " ")
+# ----------------------------------------------------------------------------- rendering
+
+_MD_ALWAYS = re.compile(r"([\\`*_{}\[\]!|~#$])")
+_MD_LEADING = re.compile(r"^(\s*)([-+=>]|\d+(?=[.)]))")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
-def report_markdown(claims, title: str = "Reproduction report") -> str:
-    """The report as Markdown: the summary table, then one section per claim."""
-    mode = claims["mode"].iloc[0] if len(claims) else run_mode()
-    counts = claims["verdict"].value_counts()
-    lines = [f"# {title}", "",
+def _md(text) -> str:
+    """``text`` as inert inline Markdown on one line: the only escaping helper of REPORT.md and
+    the README table.
+
+    Backslash-escapes ``\\ ` * _ { } [ ] ! | ~ # $`` (no emphasis, code, link, image, table cell,
+    heading or math can form), writes ``&`` and ``<`` as entities (no HTML tag or entity can
+    form), escapes a leading ``- + = >`` or ``1.`` (no list, quote or setext heading), and puts
+    line breaks and control characters as spaces. Parentheses and a ``>`` inside the text stay
+    as they are: with ``[``, ``]`` and ``<`` escaped they cannot form a link or a tag.
+    """
+    if text is None or (isinstance(text, float) and math.isnan(text)):
+        return ""
+    text = _CONTROL.sub(" ", str(text).replace("\r\n", " ").replace("\n", " ").replace("\r", " "))
+    text = text.replace("&", "&amp;").replace("<", "&lt;")
+    text = _MD_ALWAYS.sub(r"\\\1", text)
+    match = _MD_LEADING.match(text)
+    if match:
+        lead, mark = match.groups()
+        text = lead + (f"\\{mark}" if not mark[0].isdigit() else mark + "\\") + text[match.end():]
+    return text
+
+
+def _text(value) -> str:
+    """A table cell as plain text (None and NaN: empty)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _url(path: str) -> str:
+    """A relative path as a link target: every character but letters, digits, ``_.-~/`` percent-encoded."""
+    return quote(path, safe="/")
+
+
+def _figure_dirs(figure_dirs) -> list[Path]:
+    if figure_dirs is None:
+        from .plotting import figures_dir
+
+        folders = [figures_dir(), final_figures_dir()]
+    elif isinstance(figure_dirs, (str, Path)):
+        folders = [figure_dirs]
+    else:
+        folders = list(figure_dirs)
+    out = []
+    for f in folders:
+        if not isinstance(f, (str, Path)):
+            raise InvalidParameterError(f"figure_dirs must be a folder or a list of folders, got an item "
+                                        f"{type(f).__name__} {f!r}")
+        if Path(f) not in out:
+            out.append(Path(f))
+    return out
+
+
+def _checked_figure(figure, claim_id: str, folders: list[Path]) -> str:
+    """``figure`` as a clean relative POSIX path when it names an image file inside one of
+    ``folders`` (after resolving symlinks); otherwise "" and a :class:`ReportWarning` saying why."""
+    if figure is None or figure == "" or (isinstance(figure, float) and math.isnan(figure)):
+        return ""
+    why = _figure_problem(figure)
+    if why is None:
+        rel = PurePosixPath(figure)
+        why = f"it is not a file in {' or '.join(str(f) for f in folders) or 'no folder'}"
+        for folder in folders:
+            try:
+                base = folder.resolve()
+                target = (folder / rel).resolve()
+            except (OSError, RuntimeError) as exc:  # a symlink loop, say
+                why = f"it cannot be resolved ({exc})"
+                continue
+            if not target.is_relative_to(base):
+                why = f"it resolves to {target}, outside the figures folder {base} (a symlink?)"
+                continue
+            if target.is_file():
+                return rel.as_posix()
+    _warn(f"figure {figure!r} of claim {claim_id!r} is left out of the report: {why}")
+    return ""
+
+
+_COLUMNS = ("claim_id", "source", "claim", "notebook", "measured", "verdict", "reason", "rule", "figure",
+            "recorded", "mode")
+
+
+def _rows(claims, figure_dirs=None, *, figures: bool = True) -> list[dict]:
+    """The report's rows as plain strings: verdicts outside :data:`VERDICTS` become :data:`INVALID`
+    (with a warning) and figures that are not image files under the figures folders ""."""
+    import pandas as pd
+
+    if not isinstance(claims, pd.DataFrame):
+        raise InvalidParameterError(f"claims must be a pandas DataFrame, got {type(claims).__name__}; "
+                                    "pass topokit.report.load_claims()")
+    needed = _COLUMNS if figures else ("claim_id", "source", "claim", "measured", "verdict", "mode")
+    missing = [c for c in needed if c not in claims.columns]
+    if missing:
+        raise InvalidParameterError(f"claims needs the columns {list(needed)}; missing {missing}; "
+                                    "pass topokit.report.load_claims()")
+    folders = _figure_dirs(figure_dirs) if figures else []
+    rows = []
+    for r in claims.to_dict("records"):
+        row = {k: _text(r.get(k)) for k in _COLUMNS}
+        verdict = r["verdict"]
+        if verdict not in VERDICTS and verdict != INVALID:
+            _warn(f"claim {row['claim_id']!r}: verdict {verdict!r} is not one of {VERDICTS}; it is reported as "
+                  f"{INVALID!r}")
+            row["reason"] = f"the recorded verdict {verdict!r} is not one of: {', '.join(VERDICTS)}"
+            verdict = INVALID
+        row["verdict"], row["css"] = verdict, _VERDICT_CLASS[verdict]
+        row["figure"] = _checked_figure(r.get("figure"), row["claim_id"], folders) if figures else ""
+        row["figure_url"] = _url(row["figure"])
+        row["notebook_url"] = _url(row["notebook"])
+        rows.append(row)
+    return rows
+
+
+def _mode(rows: list[dict]) -> str:
+    return rows[0]["mode"] if rows else run_mode()
+
+
+def _counts(rows: list[dict]) -> str:
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in (*VERDICTS, INVALID)}
+    shown = [*VERDICTS] + ([INVALID] if counts[INVALID] else [])
+    return ", ".join(f"{counts[v]} {v}" for v in shown)
+
+
+def _markdown(rows: list[dict], title: str) -> str:
+    lines = [f"# {_md(title)}", "",
              f"Kochar, Vengalil & Sinha (arXiv 2109.01572) and the Naitzat et al. (JMLR 2020) findings it "
-             f"builds on, tested claim by claim by the topokit notebooks ({mode} mode, generated "
+             f"builds on, tested claim by claim by the topokit notebooks ({_md(_mode(rows))} mode, generated "
              f"{time.strftime('%Y-%m-%d %H:%M')}). Verdicts are computed from the measured numbers by rules "
              f"fixed before the numbers; nothing here is typed in by hand.", "",
-             "Verdicts: " + ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + ".", "",
+             f"Verdicts: {_counts(rows)}.", "",
              "| claim | source | measured (95% CI) | verdict | figure | notebook |",
              "|---|---|---|---|---|---|"]
-    for r in claims.itertuples():
-        fig = f"[{r.figure}]({r.figure})" if r.figure else ""
-        lines.append(f"| {_md_cell(r.claim)} | {r.source} | {_md_cell(r.measured)} | **{r.verdict}** | {fig} | "
-                     f"[{r.notebook[:2]}](../notebooks/{r.notebook}) |")
-    for r in claims.itertuples():
-        lines += ["", f"## {r.claim_id}: {r.verdict}", "", f"> {r.claim} ({r.source})", "",
-                  f"- **Measured:** {r.measured}", f"- **Rule (fixed in advance):** {r.rule or 'n/a'}",
-                  f"- **Why this verdict:** {r.reason}", f"- **Notebook:** {r.notebook}"
-                  + (f" (recorded {r.recorded})" if r.recorded else "")]
-        if r.figure and str(r.figure).endswith(".png"):
-            lines += ["", f"![{r.claim_id}]({r.figure})"]
+    for r in rows:
+        fig = f"[{_md(r['figure'])}]({r['figure_url']})" if r["figure"] else ""
+        lines.append(f"| {_md(r['claim'])} | {_md(r['source'])} | {_md(r['measured'])} | **{_md(r['verdict'])}** | "
+                     f"{fig} | [{_md(r['notebook'][:2])}](../notebooks/{r['notebook_url']}) |")
+    for r in rows:
+        lines += ["", f"## {_md(r['claim_id'])}: {_md(r['verdict'])}", "",
+                  f"> {_md(r['claim'])} ({_md(r['source'])})", "",
+                  f"- **Measured:** {_md(r['measured'])}", f"- **Rule (fixed in advance):** {_md(r['rule'] or 'n/a')}",
+                  f"- **Why this verdict:** {_md(r['reason'])}", f"- **Notebook:** {_md(r['notebook'])}"
+                  + (f" (recorded {_md(r['recorded'])})" if r["recorded"] else "")]
+        if r["figure"]:
+            lines += ["", f"![{_md(r['claim_id'])}]({r['figure_url']})"]
     return "\n".join(lines) + "\n"
+
+
+def report_markdown(claims, title: str = "Reproduction report", *, figure_dirs=None) -> str:
+    """The report as Markdown: the summary table, then one section per claim.
+
+    Every text is escaped (:func:`_md`), so nothing recorded can add Markdown or HTML. A figure
+    is shown only when it is an image file inside one of ``figure_dirs`` (default: the figures
+    folder, and where this run's figures end up, :func:`final_figures_dir`); any other is left
+    out with a :class:`ReportWarning`, as is a verdict outside :data:`VERDICTS` (shown as
+    :data:`INVALID`).
+    """
+    return _markdown(_rows(claims, figure_dirs), _string(title, "title"))
 
 
 _CSS = ("body{font-family:DejaVu Sans,Arial,sans-serif;max-width:70em;margin:2em auto;padding:0 1em;color:#222}"
         "table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:.4em;vertical-align:top}"
         "th{background:#f4f4f4}.v-reproduced{background:#e3f4e8}.v-not-reproduced{background:#fbe4e0}"
-        ".v-mixed{background:#fdf4d9}.v-not-testable-here{background:#eeeeee}img{max-width:100%}")
+        ".v-mixed{background:#fdf4d9}.v-not-testable-here{background:#eeeeee}"
+        ".v-invalid{background:#f6e1f0;outline:2px dashed #b0006b}img{max-width:100%}")
+
+#: report.html (Jinja2, autoescaped: every value is HTML-escaped unless marked safe, and only the
+#: CSS constant is).
+_HTML_TEMPLATE = """\
+<!DOCTYPE html><html><head><meta charset='utf-8'><title>{{ title }}</title><style>{{ css }}</style></head><body>
+<h1>{{ title }}</h1><p>Kochar et al. (arXiv 2109.01572) and Naitzat et al. (JMLR 2020), tested claim by claim \
+({{ mode }} mode, generated {{ generated }}). Verdicts are computed from the numbers by rules fixed in advance.</p>
+{% if invalid %}<p class="v-invalid"><b>{{ invalid }} claim record(s) are invalid</b>: their recorded verdict is not \
+one of {{ verdicts }}; rerun the notebooks named below.</p>
+{% endif %}\
+<table><tr><th>claim</th><th>source</th><th>measured (95% CI)</th><th>verdict</th><th>figure</th><th>notebook</th></tr>
+{% for r in rows %}\
+<tr class="{{ r.css }}"><td>{{ r.claim }}</td><td>{{ r.source }}</td><td>{{ r.measured }}</td>\
+<td><b>{{ r.verdict }}</b><br><small>{{ r.reason }}</small></td>\
+<td>{% if r.figure %}<a href="{{ r.figure_url }}">{{ r.figure }}</a>{% endif %}</td>\
+<td><a href="../notebooks/{{ r.notebook_url }}">{{ r.notebook }}</a></td></tr>
+{% endfor %}\
+</table>
+{% for r in rows %}\
+<h2 class="{{ r.css }}">{{ r.claim_id }}: {{ r.verdict }}</h2><blockquote>{{ r.claim }} ({{ r.source }})</blockquote>\
+<ul><li><b>Measured:</b> {{ r.measured }}</li><li><b>Rule (fixed in advance):</b> {{ r.rule or 'n/a' }}</li>\
+<li><b>Why this verdict:</b> {{ r.reason }}</li></ul>\
+{% if r.figure %}<p><img src="{{ r.figure_url }}" alt="{{ r.claim_id }}"></p>{% endif %}
+{% endfor %}\
+</body></html>
+"""
+_TEMPLATE = None
 
 
-def report_html(claims, title: str = "Reproduction report") -> str:
-    """The report as one self-contained HTML page (figures linked from the same folder)."""
-    esc = html.escape
-    rows = []
-    for r in claims.itertuples():
-        cls = "v-" + r.verdict.replace(" ", "-")
-        fig = f'<a href="{esc(r.figure)}">{esc(r.figure)}</a>' if r.figure else ""
-        rows.append(f'<tr class="{cls}"><td>{esc(r.claim)}</td><td>{esc(r.source)}</td><td>{esc(str(r.measured))}</td>'
-                    f"<td><b>{esc(r.verdict)}</b><br><small>{esc(str(r.reason))}</small></td><td>{fig}</td>"
-                    f'<td><a href="../notebooks/{esc(r.notebook)}">{esc(r.notebook)}</a></td></tr>')
-    sections = []
-    for r in claims.itertuples():
-        img = f'<p><img src="{esc(r.figure)}" alt="{esc(r.claim_id)}"></p>' if str(r.figure).endswith(".png") else ""
-        sections.append(f"<h2>{esc(r.claim_id)}: {esc(r.verdict)}</h2><blockquote>{esc(r.claim)} ({esc(r.source)})"
-                        f"</blockquote><ul><li><b>Measured:</b> {esc(str(r.measured))}</li><li><b>Rule (fixed in "
-                        f"advance):</b> {esc(str(r.rule or 'n/a'))}</li><li><b>Why this verdict:</b> "
-                        f"{esc(str(r.reason))}</li></ul>{img}")
-    mode = claims["mode"].iloc[0] if len(claims) else run_mode()
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{esc(title)}</title><style>{_CSS}</style>"
-            f"</head><body><h1>{esc(title)}</h1><p>Kochar et al. (arXiv 2109.01572) and Naitzat et al. (JMLR 2020), "
-            f"tested claim by claim ({esc(mode)} mode, generated {time.strftime('%Y-%m-%d %H:%M')}). Verdicts are "
-            f"computed from the numbers by rules fixed in advance.</p><table><tr><th>claim</th><th>source</th>"
-            f"<th>measured (95% CI)</th><th>verdict</th><th>figure</th><th>notebook</th></tr>{''.join(rows)}</table>"
-            f"{''.join(sections)}</body></html>\n")
+def _html(rows: list[dict], title: str) -> str:
+    global _TEMPLATE
+    if _TEMPLATE is None:
+        import jinja2
+
+        env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+        _TEMPLATE = env.from_string(_HTML_TEMPLATE)
+    from markupsafe import Markup
+
+    return _TEMPLATE.render(title=title, css=Markup(_CSS), mode=_mode(rows), generated=time.strftime("%Y-%m-%d %H:%M"),
+                            rows=rows, invalid=sum(r["verdict"] == INVALID for r in rows),
+                            verdicts=", ".join(VERDICTS))
 
 
-def write_report(claims, directory=None) -> list[Path]:
+def report_html(claims, title: str = "Reproduction report", *, figure_dirs=None) -> str:
+    """The report as one self-contained HTML page (figures linked from the same folder).
+
+    Rendered by Jinja2 with autoescaping, so every text is HTML-escaped; figures and verdicts
+    are checked as in :func:`report_markdown`. A claim with verdict :data:`INVALID` is outlined
+    and counted at the top of the page.
+    """
+    return _html(_rows(claims, figure_dirs), _string(title, "title"))
+
+
+def write_report(claims, directory=None, *, figure_dirs=None) -> list[Path]:
     """Write ``REPORT.md`` and ``report.html`` into ``directory`` (default: the figures folder),
-    both or neither."""
+    both or neither.
+
+    Figures are looked for in ``figure_dirs`` (default: ``directory``, and when ``directory``
+    is the default, also :func:`final_figures_dir`, where ``topokit reproduce`` moves the staged
+    report beside the figures of the notebooks that ran before); each problem is warned about
+    once, for both files.
+    """
     import contextlib
 
     if directory is None:
         from .plotting import figures_dir
 
         directory = figures_dir()
+        default_dirs = [directory, final_figures_dir()]
+    else:
+        default_dirs = [directory]
     directory = Path(directory)
+    rows = _rows(claims, default_dirs if figure_dirs is None else figure_dirs)
     paths = [directory / "REPORT.md", directory / "report.html"]
-    texts = [report_markdown(claims), report_html(claims)]
+    texts = [_markdown(rows, "Reproduction report"), _html(rows, "Reproduction report")]
     with contextlib.ExitStack() as stack:
         for path, text in zip(paths, texts):
             tmp = stack.enter_context(atomic_path(path))
@@ -254,13 +597,13 @@ GALLERY = ("05_verdicts.png", "02_d1_relu_vs_tanh.png", "03_speedup_forest.png",
 
 
 def readme_table(claims) -> str:
-    """The short reproduction table the README shows (claim, measured, verdict)."""
-    mode = claims["mode"].iloc[0] if len(claims) else run_mode()
+    """The short reproduction table the README shows (claim, measured, verdict), every text escaped."""
+    rows = _rows(claims, figures=False)
     lines = ["| claim | source | measured (95% CI) | verdict |", "|---|---|---|---|"]
-    for r in claims.itertuples():
-        lines.append(f"| {_md_cell(r.claim)} | {r.source} | {_md_cell(r.measured)} | **{r.verdict}** |")
-    lines += ["", f"*Generated by `make reproduce` ({mode} mode) on {time.strftime('%Y-%m-%d')}; the full report "
-                  f"with rules and reasons is `figures/REPORT.md` (and `figures/report.html`).*"]
+    for r in rows:
+        lines.append(f"| {_md(r['claim'])} | {_md(r['source'])} | {_md(r['measured'])} | **{_md(r['verdict'])}** |")
+    lines += ["", f"*Generated by `make reproduce` ({_md(_mode(rows))} mode) on {time.strftime('%Y-%m-%d')}; the full "
+                  f"report with rules and reasons is `figures/REPORT.md` (and `figures/report.html`).*"]
     return "\n".join(lines)
 
 
