@@ -20,7 +20,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-__all__ = ["InvalidParameterError", "integer", "real", "boolean", "choice", "finite_array",
+__all__ = ["InvalidParameterError", "integer", "real", "string", "boolean", "choice", "finite_array",
            "available_memory", "memory", "GIB"]
 
 GIB = float(1 << 30)
@@ -78,6 +78,15 @@ def real(value, name: str, *, minimum: Optional[float] = None, maximum: Optional
         raise _fail(name, value, what, fix)
     if maximum is not None and (value > maximum or (value == maximum and not include_max)):
         raise _fail(name, value, what, fix)
+    return value
+
+
+def string(value, name: str, *, fix: str = "", nonempty: bool = False) -> str:
+    """``value`` if it is a str (not bytes, not a path); ``nonempty`` refuses blank text."""
+    if not isinstance(value, str):
+        raise _fail(name, value, "a string", fix)
+    if nonempty and not value.strip():
+        raise _fail(name, value, "a non-empty string", fix)
     return value
 
 

@@ -96,13 +96,7 @@ def run_mode(quick: Optional[bool] = None, full: Optional[bool] = None) -> str:
 
 
 def _string(value, name: str, fix: str = "") -> str:
-    # TODO(_checks): a string check; _checks has none yet.
-    if not isinstance(value, str):
-        shown = repr(value)
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
-        raise InvalidParameterError(f"{name} must be a string, got {type(value).__name__} {shown}"
-                                    + (f"; {fix}" if fix else ""))
-    return value
+    return _checks.string(value, name, fix=fix)
 
 
 def _bound(value, name: str) -> float:
