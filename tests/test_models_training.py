@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from topokit import activations, data, models, training
+from topokit import _checks, activations, data, models, training
 
 ALL = ["relu", "leaky_relu", "tanh", "sigmoid", "gelu", "silu", "clipped_relu"]
 
@@ -69,16 +69,22 @@ def test_model_seed_reproducible():
 @pytest.mark.parametrize(
     "call, match",
     [
-        (lambda: models.mlp(2, 0, 9), "width must be a positive integer"),
-        (lambda: models.mlp(0, 15, 9), "in_dim must be a positive integer"),
-        (lambda: models.mlp(2, 15, -1), "depth must be a positive integer"),
-        (lambda: models.mlp(2, 1.5, 9), "width must be a positive integer"),
-        (lambda: models.cnn(0), "in_channels must be a positive integer"),
+        (lambda: models.mlp(2, 0, 9), "width must be an integer >= 1, got 0; pass the number of units"),
+        (lambda: models.mlp(0, 15, 9), "in_dim must be an integer >= 1"),
+        (lambda: models.mlp(2, 15, -1), "depth must be an integer >= 1"),
+        (lambda: models.mlp(2, 1.5, 9), "width must be an integer >= 1, got 1.5"),
+        (lambda: models.mlp(2, True, 9), "width must be an integer >= 1, got True"),
+        (lambda: models.mlp(2, 15, 9, seed=-1), "seed must be an integer in"),
+        (lambda: models.mlp(2, 15, 9, activation=3), "activation must be an activation name or an nn.Module"),
+        (lambda: models.cnn(0), "in_channels must be an integer >= 1"),
         (lambda: models.cnn(1, channels=()), "at least one conv block"),
+        (lambda: models.cnn(1, channels=16), "channels must be a sequence of filter counts"),
+        (lambda: models.cnn(1, channels=(16, 0)), r"channels\[1\] must be an integer >= 1"),
+        (lambda: models.cnn(1, batch_norm="yes"), "batch_norm must be True or False"),
     ],
 )
 def test_model_bad_arguments(call, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(_checks.InvalidParameterError, match=match):
         call()
 
 

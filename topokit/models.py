@@ -4,27 +4,57 @@ Both return a :class:`LayeredNet`, a plain ``nn.Module`` whose ``blocks`` (an ``
 run one after another. Each block is one "layer" in the sense of Naitzat et al. (2020): a
 hidden block is an affine map followed by its activation, the last block gives the logits. Code
 that studies layers (``topokit.topology.layer_outputs``) hooks the blocks in order.
+
+Saved files (:func:`save`, :func:`load`) hold the architecture as JSON, the state dict and a
+sha256 digest over both; :func:`load` checks the description field by field, its size against
+:data:`MAX_PARAMETERS` and its tensor names and shapes against the weights, all before building
+anything, then refuses a file whose digest does not match.
 """
 from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import json
-import zipfile
+import os
+import pickle
+import warnings
 from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
 from torch import nn
 
-from .activations import ACTIVATIONS, get_activation
+from . import _checks
+from ._checks import InvalidParameterError
+from .activations import ACTIVATIONS, available_activations, get_activation, parse_member
 from .fileio import atomic_path
 
-__all__ = ["LayeredNet", "mlp", "cnn", "architecture", "to_state", "from_state", "save", "load"]
+__all__ = ["LayeredNet", "mlp", "cnn", "architecture", "to_state", "from_state", "save", "load",
+           "MAX_PARAMETERS", "UnverifiedModelWarning"]
 
 #: Marks a file written by :func:`save` (and the payload of :func:`to_state`).
 MODEL_FORMAT = "topokit-model"
-MODEL_FORMAT_VERSION = 1
+#: 1: architecture JSON + state dict. 2: plus ``activation_parameters`` and a sha256 ``digest``.
+MODEL_FORMAT_VERSION = 2
+
+#: Largest number of values (parameters and buffers) :func:`load` and :func:`from_state` accept
+#: by default: 100 million, 400 MB of float32 weights. A file declaring more is refused before
+#: anything is built or read; raise the limit per call with ``max_parameters=``.
+MAX_PARAMETERS = 100_000_000
+
+#: Bytes a model file may hold beyond 8 per allowed value (pickle framing, names, the JSON).
+_FILE_SLACK = 64 << 20
+#: Bytes of Python and torch bookkeeping per block of a built net (measured: about 9 KB for a
+#: Linear + activation block), added to the weights in the memory estimate before building.
+_BLOCK_BYTES = 16 << 10
+
+_EDITED = ("this file was not written by topokit.models.save or was edited after saving; "
+           "re-save the model with topokit.models.save")
+
+
+class UnverifiedModelWarning(UserWarning):
+    """A model written before digests existed (format version 1) was loaded without verification."""
 
 
 class LayeredNet(nn.Module):
@@ -52,21 +82,100 @@ class LayeredNet(nn.Module):
         return x
 
 
-def _positive_int(value, what: str, fix: str) -> int:
-    if isinstance(value, bool) or not hasattr(value, "__index__"):
-        raise ValueError(f"{what} must be a positive integer, got {value!r}; {fix}")
-    value = int(value)
-    if value <= 0:
-        raise ValueError(f"{what} must be a positive integer, got {value}; {fix}")
-    return value
+
+# ----------------------------------------------------------------------------- argument checks
 
 
-def _act_name(activation) -> str:
-    return activation if isinstance(activation, str) else type(activation).__name__
+def _activation_key(name: str) -> Optional[str]:
+    """The registry key or collapse-family member ``name`` stands for, or None if neither."""
+    key = name.strip().lower().replace("-", "_")
+    return key if key in ACTIVATIONS or parse_member(key) is not None else None
+
+
+def _check_activation(activation, name: str = "activation"):
+    """``activation`` if it is a module or a name :func:`get_activation` knows, else a clear error."""
+    if isinstance(activation, nn.Module):
+        return activation
+    if not isinstance(activation, str):
+        raise InvalidParameterError(
+            f"{name} must be an activation name or an nn.Module, got {type(activation).__name__} "
+            f"{activation!r:.60}; pass e.g. 'relu' (see topokit.activations.available_activations())")
+    try:
+        get_activation(activation)
+    except ValueError as exc:
+        raise InvalidParameterError(str(exc)) from None
+    return activation
+
+
+def _activation_parameters(module: nn.Module) -> dict:
+    """The plain settings of an activation module (``{"w": 0.1, "s": -0.5}`` for ``topo``).
+
+    Tensors are in the state dict; ``inplace`` and ``training`` change no value, so they are left out.
+    """
+    return {k: v for k, v in sorted(vars(module).items())
+            if not k.startswith("_") and k not in ("training", "inplace") and isinstance(v, (bool, int, float, str))}
+
+
+def _activation_state(activation) -> dict:
+    """``name -> (shape, is_float)`` of one activation module's own tensors (empty for most)."""
+    module = get_activation(activation) if isinstance(activation, str) else activation
+    return {k: (tuple(v.shape), v.is_floating_point()) for k, v in module.state_dict().items()}
+
+
+def _check_build(n_values: int, n_blocks: int, what: str, fix: str, max_memory_bytes) -> None:
+    """Refuse (with :func:`topokit._checks.memory`) a net too large to build, before building it."""
+    itemsize = torch.empty((), dtype=torch.get_default_dtype()).element_size()
+    _checks.memory(n_values * itemsize + n_blocks * _BLOCK_BYTES, what, fix=fix, max_memory_bytes=max_memory_bytes)
+
+
+def _expected_state(arch: dict, act_state: dict) -> dict:
+    """``name -> (shape, is_float)`` of the state dict a validated architecture gives, by arithmetic."""
+    spec = {}
+
+    def act(prefix):
+        for k, v in act_state.items():
+            spec[f"{prefix}.{k}"] = v
+
+    if arch["kind"] == "mlp":
+        d = arch["in_dim"]
+        for i, w in enumerate(arch["widths"]):
+            spec[f"blocks.{i}.0.weight"], spec[f"blocks.{i}.0.bias"] = ((w, d), True), ((w,), True)
+            act(f"blocks.{i}.1")
+            d = w
+        n = len(arch["widths"])
+        spec[f"blocks.{n}.weight"], spec[f"blocks.{n}.bias"] = ((arch["out_dim"], d), True), ((arch["out_dim"],), True)
+        return spec
+    c_in, bn = arch["in_channels"], arch["batch_norm"]
+    for i, c in enumerate(arch["channels"]):
+        spec[f"blocks.{i}.0.weight"], spec[f"blocks.{i}.0.bias"] = ((c, c_in, 3, 3), True), ((c,), True)
+        if bn:
+            for k in ("weight", "bias", "running_mean", "running_var"):
+                spec[f"blocks.{i}.1.{k}"] = ((c,), True)
+            spec[f"blocks.{i}.1.num_batches_tracked"] = ((), False)
+        act(f"blocks.{i}.{2 if bn else 1}")
+        c_in = c
+    n, h, k = len(arch["channels"]), arch["hidden"], arch["num_classes"]
+    spec[f"blocks.{n}.2.weight"], spec[f"blocks.{n}.2.bias"] = ((h, c_in), True), ((h,), True)
+    act(f"blocks.{n}.3")
+    spec[f"blocks.{n + 1}.weight"], spec[f"blocks.{n + 1}.bias"] = ((k, h), True), ((k,), True)
+    return spec
+
+
+def _count(spec: dict) -> int:
+    total = 0
+    for shape, _ in spec.values():
+        n = 1
+        for s in shape:
+            n *= s
+        total += n
+    return total
+
+
+# ----------------------------------------------------------------------------- builders
 
 
 def mlp(in_dim: int, width: int, depth: int, activation: str = "relu", out_dim: int = 2,
-        seed: Optional[int] = None) -> LayeredNet:
+        seed: Optional[int] = None, *, max_memory_bytes: Optional[int] = None) -> LayeredNet:
     """Fully connected classifier ``in_dim - width x depth - out_dim``.
 
     Naitzat et al.'s 2-15x9-2 net is ``mlp(2, 15, 9, "relu")``.
@@ -80,31 +189,52 @@ def mlp(in_dim: int, width: int, depth: int, activation: str = "relu", out_dim: 
     depth : int
         Number of hidden layers (each ``Linear`` then the activation).
     activation : str or nn.Module, default "relu"
-        A name from :func:`topokit.activations.available_activations`.
+        A name from :func:`topokit.activations.available_activations`, or a collapse-family
+        member's name (:func:`topokit.activations.member_name`).
     out_dim : int, default 2
         Number of logits.
     seed : int, optional
-        Seed for the initial weights (PyTorch's default initialisation); None uses torch's
-        global generator.
+        Seed (>= 0) for the initial weights (PyTorch's default initialisation); None uses
+        torch's global generator.
+    max_memory_bytes : int, optional
+        Memory budget for the net; default half the available memory (see
+        :func:`topokit._checks.memory`).
+
+    Raises
+    ------
+    InvalidParameterError
+        A bad argument, or a net whose weights would not fit in memory (checked by arithmetic
+        before anything is allocated).
     """
-    in_dim = _positive_int(in_dim, "in_dim", "pass the number of input features, e.g. 2 for D-I")
-    width = _positive_int(width, "width", "pass the number of units per hidden layer, e.g. 15")
-    depth = _positive_int(depth, "depth", "pass the number of hidden layers, e.g. 9")
-    out_dim = _positive_int(out_dim, "out_dim", "pass the number of classes, e.g. 2")
-    get_activation(activation)  # validate the name before building anything
+    in_dim = _checks.integer(in_dim, "in_dim", minimum=1, fix="pass the number of input features, e.g. 2 for D-I")
+    width = _checks.integer(width, "width", minimum=1, fix="pass the number of units per hidden layer, e.g. 15")
+    depth = _checks.integer(depth, "depth", minimum=1, fix="pass the number of hidden layers, e.g. 9")
+    out_dim = _checks.integer(out_dim, "out_dim", minimum=1, fix="pass the number of classes, e.g. 2")
+    seed = _checks.integer(seed, "seed", minimum=0, maximum=2**64 - 1, allow_none=True, fix="pass e.g. seed=0")
+    activation = _check_activation(activation)
+    arch = {"kind": "mlp", "in_dim": in_dim, "widths": [width], "out_dim": out_dim}
+    one = _count(_expected_state(arch, _activation_state(activation)))  # a single hidden layer
+    per_layer = width * width + width + sum(_count({0: v}) for v in _activation_state(activation).values())
+    n_values = one + (depth - 1) * per_layer
+    _check_build(n_values, depth + 1, f"mlp({in_dim}, {width}, {depth}, out_dim={out_dim}) with {n_values:,} parameters",
+                 "use fewer or narrower hidden layers", max_memory_bytes)
     with _seeded(seed):
-        return _build_mlp(in_dim, width, depth, activation, out_dim)
+        return _build_mlp(in_dim, [width] * depth, activation, out_dim)
 
 
-def _build_mlp(in_dim, width, depth, activation, out_dim) -> LayeredNet:
+def _build_mlp(in_dim, widths, activation, out_dim) -> LayeredNet:
     blocks, names, d = [], [], in_dim
-    for i in range(depth):
-        blocks.append(nn.Sequential(nn.Linear(d, width), get_activation(activation) if isinstance(activation, str) else _clone(activation)))
+    for i, w in enumerate(widths):
+        blocks.append(nn.Sequential(nn.Linear(d, w), get_activation(activation) if isinstance(activation, str) else _clone(activation)))
         names.append(f"hidden{i + 1}")
-        d = width
+        d = w
     blocks.append(nn.Linear(d, out_dim))
     names.append("logits")
     return LayeredNet(blocks, names, activation=_act_name(activation))
+
+
+def _act_name(activation) -> str:
+    return activation if isinstance(activation, str) else type(activation).__name__
 
 
 def _clone(module: nn.Module) -> nn.Module:
@@ -130,6 +260,8 @@ def cnn(
     hidden: int = 64,
     batch_norm: bool = True,
     seed: Optional[int] = None,
+    *,
+    max_memory_bytes: Optional[int] = None,
 ) -> LayeredNet:
     """Small CNN for image classification.
 
@@ -147,21 +279,39 @@ def cnn(
     activation : str or nn.Module, default "relu"
         A name from :func:`topokit.activations.available_activations`.
     channels : sequence of int, default (16, 32, 64)
-        Filters per conv block.
+        Filters per conv block (at least one block).
     hidden : int, default 64
         Units of the dense hidden layer.
     batch_norm : bool, default True
         Insert ``BatchNorm2d`` after each convolution.
     seed : int, optional
-        Seed for the initial weights; None uses torch's global generator.
+        Seed (>= 0) for the initial weights; None uses torch's global generator.
+    max_memory_bytes : int, optional
+        Memory budget for the net; default half the available memory.
+
+    Raises
+    ------
+    InvalidParameterError
+        A bad argument, or a net whose weights would not fit in memory (checked before building).
     """
-    in_channels = _positive_int(in_channels, "in_channels", "use 1 for grey images, 3 for colour")
-    num_classes = _positive_int(num_classes, "num_classes", "pass the number of classes, e.g. 2")
-    hidden = _positive_int(hidden, "hidden", "pass the number of dense units, e.g. 64")
-    channels = [_positive_int(c, "each entry of channels", "e.g. channels=(16, 32, 64)") for c in channels]
-    if not channels:
-        raise ValueError("channels must name at least one conv block, e.g. channels=(16, 32, 64)")
-    get_activation(activation)
+    in_channels = _checks.integer(in_channels, "in_channels", minimum=1, fix="use 1 for grey images, 3 for colour")
+    num_classes = _checks.integer(num_classes, "num_classes", minimum=1, fix="pass the number of classes, e.g. 2")
+    hidden = _checks.integer(hidden, "hidden", minimum=1, fix="pass the number of dense units, e.g. 64")
+    if isinstance(channels, (str, bytes)) or not hasattr(channels, "__len__") or not hasattr(channels, "__iter__"):
+        raise InvalidParameterError(f"channels must be a sequence of filter counts, got {channels!r:.60}; "
+                                    "e.g. channels=(16, 32, 64)")
+    if len(channels) == 0:
+        raise InvalidParameterError("channels must name at least one conv block, e.g. channels=(16, 32, 64)")
+    channels = [_checks.integer(c, f"channels[{i}]", minimum=1, fix="e.g. channels=(16, 32, 64)")
+                for i, c in enumerate(channels)]
+    batch_norm = _checks.boolean(batch_norm, "batch_norm")
+    seed = _checks.integer(seed, "seed", minimum=0, maximum=2**64 - 1, allow_none=True, fix="pass e.g. seed=0")
+    activation = _check_activation(activation)
+    arch = {"kind": "cnn", "in_channels": in_channels, "channels": channels, "hidden": hidden,
+            "num_classes": num_classes, "batch_norm": batch_norm}
+    n_values = _count(_expected_state(arch, _activation_state(activation)))
+    _check_build(n_values, len(channels) + 2, f"cnn({in_channels}, channels={channels}, hidden={hidden}) with "
+                 f"{n_values:,} parameters", "use fewer filters or a smaller hidden layer", max_memory_bytes)
     with _seeded(seed):
         return _build_cnn(in_channels, num_classes, activation, channels, hidden, batch_norm)
 
@@ -186,14 +336,24 @@ def _build_cnn(in_channels, num_classes, activation, channels, hidden, batch_nor
     return LayeredNet(blocks, names, activation=_act_name(activation))
 
 
-# ----------------------------------------------------------------------------- save and load
+# ----------------------------------------------------------------------------- architecture
 
 
-def _fail_arch(what: str) -> ValueError:
-    return ValueError(
+def _fail_arch(what: str) -> InvalidParameterError:
+    return InvalidParameterError(
         f"cannot describe this model's architecture: {what}; save only nets built by topokit.models.cnn or "
         "topokit.models.mlp (pruned or not) with a registered activation name"
     )
+
+
+def _check_activation_modules(found, key: str) -> None:
+    """Every activation module of a net must be what ``get_activation(key)`` builds (same settings)."""
+    fresh = get_activation(key)
+    want = _activation_parameters(fresh)
+    for where, m in found:
+        if not isinstance(m, nn.Module) or not (isinstance(m, type(fresh)) or isinstance(fresh, type(m))) \
+                or _activation_parameters(m) != want:
+            raise _fail_arch(f"{where} holds {m!r}, not the activation {key!r} ({fresh!r}) the net is named with")
 
 
 def architecture(model: LayeredNet) -> dict:
@@ -202,153 +362,378 @@ def architecture(model: LayeredNet) -> dict:
     It holds the actual sizes, so a pruned CNN is described with its channels per layer after
     pruning: ``{"kind": "cnn", "in_channels", "channels": [...], "hidden", "num_classes",
     "activation", "batch_norm"}`` or ``{"kind": "mlp", "in_dim", "widths": [...], "out_dim",
-    "activation"}``. :func:`from_state` rebuilds the net from it.
+    "activation"}``, the activation as its registry key (``"relu"``, ``"topo"``) or collapse-family
+    member name. :func:`from_state` rebuilds the net from it.
 
     Raises
     ------
-    ValueError
-        A model of another structure, or an activation that is not a registered name.
+    InvalidParameterError
+        A model of another structure, an activation that is not a registered name, or activation
+        modules whose settings differ from that name's (e.g. a GELU switched to its tanh form).
     """
     if not isinstance(model, LayeredNet):
         raise _fail_arch(f"got a {type(model).__name__}, not a LayeredNet")
-    act = str(model.activation)
-    if act.strip().lower().replace("-", "_") not in ACTIVATIONS:
-        raise _fail_arch(f"activation {act!r} is not a registered name")
+    act = _activation_key(str(model.activation))
+    if act is None:
+        raise _fail_arch(f"activation {model.activation!r} is not a registered name")
     blocks, names = list(model.blocks), list(model.layer_names)
-    if names and names[0].startswith("conv"):
-        convs = [b for b, n in zip(blocks, names) if n.startswith("conv")]
-        if len(convs) + 2 != len(blocks) or names[-2:] != ["dense", "logits"]:
-            raise _fail_arch(f"unexpected layer names {names}")
-        batch_norm = isinstance(convs[0][1], nn.BatchNorm2d)
-        for b in convs:
-            conv = b[0]
-            if not isinstance(conv, nn.Conv2d) or conv.kernel_size != (3, 3) or conv.padding != (1, 1):
-                raise _fail_arch("a conv block does not start with a 3x3 Conv2d with padding 1")
-            if isinstance(b[1], nn.BatchNorm2d) != batch_norm:
-                raise _fail_arch("batch norm in some conv blocks only")
-        dense = blocks[-2][2]
-        return {"kind": "cnn", "in_channels": int(convs[0][0].in_channels),
-                "channels": [int(b[0].out_channels) for b in convs], "hidden": int(dense.out_features),
-                "num_classes": int(blocks[-1].out_features), "activation": act, "batch_norm": bool(batch_norm)}
-    if names and names[0].startswith("hidden"):
-        linears = [b[0] for b in blocks[:-1]]
-        if not all(isinstance(m, nn.Linear) for m in linears + [blocks[-1]]):
-            raise _fail_arch("an MLP block is not Linear -> activation")
-        return {"kind": "mlp", "in_dim": int(linears[0].in_features), "widths": [int(m.out_features) for m in linears],
-                "out_dim": int(blocks[-1].out_features), "activation": act}
+    try:
+        if names and names[0].startswith("conv"):
+            convs = [b for b, n in zip(blocks, names) if n.startswith("conv")]
+            if len(convs) + 2 != len(blocks) or names[-2:] != ["dense", "logits"]:
+                raise _fail_arch(f"unexpected layer names {names}")
+            batch_norm = isinstance(convs[0][1], nn.BatchNorm2d)
+            for b in convs:
+                conv = b[0]
+                if not isinstance(conv, nn.Conv2d) or conv.kernel_size != (3, 3) or conv.padding != (1, 1):
+                    raise _fail_arch("a conv block does not start with a 3x3 Conv2d with padding 1")
+                if isinstance(b[1], nn.BatchNorm2d) != batch_norm or len(b) != (4 if batch_norm else 3):
+                    raise _fail_arch("batch norm in some conv blocks only")
+            dense = blocks[-2][2]
+            if not isinstance(dense, nn.Linear) or not isinstance(blocks[-1], nn.Linear):
+                raise _fail_arch("the dense or logits block is not Linear")
+            _check_activation_modules([(f"{n}'s activation", b[2 if batch_norm else 1]) for b, n in zip(convs, names)]
+                                      + [("dense's activation", blocks[-2][3])], act)
+            return {"kind": "cnn", "in_channels": int(convs[0][0].in_channels),
+                    "channels": [int(b[0].out_channels) for b in convs], "hidden": int(dense.out_features),
+                    "num_classes": int(blocks[-1].out_features), "activation": act, "batch_norm": bool(batch_norm)}
+        if names and names[0].startswith("hidden"):
+            if not all(isinstance(b, nn.Sequential) and len(b) == 2 for b in blocks[:-1]):
+                raise _fail_arch("an MLP block is not Linear -> activation")
+            linears = [b[0] for b in blocks[:-1]]
+            if not all(isinstance(m, nn.Linear) for m in linears + [blocks[-1]]):
+                raise _fail_arch("an MLP block is not Linear -> activation")
+            _check_activation_modules([(f"{n}'s activation", b[1]) for b, n in zip(blocks[:-1], names)], act)
+            return {"kind": "mlp", "in_dim": int(linears[0].in_features),
+                    "widths": [int(m.out_features) for m in linears], "out_dim": int(blocks[-1].out_features),
+                    "activation": act}
+    except InvalidParameterError:
+        raise
+    except (IndexError, TypeError, AttributeError) as exc:
+        raise _fail_arch(f"unexpected block layout ({exc})") from None
     raise _fail_arch(f"unexpected layer names {names}")
 
 
-def _build(arch: dict) -> LayeredNet:
+_FIELDS = {"mlp": ("kind", "in_dim", "widths", "out_dim", "activation"),
+           "cnn": ("kind", "in_channels", "channels", "hidden", "num_classes", "activation", "batch_norm")}
+
+
+def _validate_architecture(arch, source: str, n_tensors: int) -> dict:
+    """Check every field of a stored description; nothing is built. Returns a clean copy."""
+    def bad(msg):
+        return InvalidParameterError(f"{source} declares an invalid architecture: {msg}; {_EDITED}")
+
+    if not isinstance(arch, dict):
+        raise bad(f"expected a JSON object, got {type(arch).__name__}")
+    kind = arch.get("kind")
+    if kind not in _FIELDS:
+        raise bad(f"'kind' must be 'cnn' or 'mlp', got {kind!r:.60}")
+    missing, extra = sorted(set(_FIELDS[kind]) - set(arch)), sorted(map(str, set(arch) - set(_FIELDS[kind])))
+    if missing or extra:
+        raise bad(f"a {kind} description has the fields {list(_FIELDS[kind])}"
+                  + (f"; missing {missing}" if missing else "") + (f"; unexpected {extra[:5]}" if extra else ""))
+    layers_key = "widths" if kind == "mlp" else "channels"
+    layers = arch[layers_key]
+    if not isinstance(layers, list) or not layers:
+        raise bad(f"{layers_key!r} must be a non-empty list of positive integers, got {layers!r:.60}")
+    # every layer brings at least two tensors: a long list with few weights is refused before its
+    # entries are even looked at
+    least = 2 * (len(layers) + (1 if kind == "mlp" else 2))
+    if least > n_tensors:
+        raise bad(f"{len(layers)} {'hidden' if kind == 'mlp' else 'conv'} layers need at least {least} tensors "
+                  f"but the weights hold {n_tensors}")
+    act = arch["activation"]
+    if not isinstance(act, str) or _activation_key(act) is None:
+        raise bad(f"'activation' must be one of {', '.join(available_activations())} or a collapse-family "
+                  f"member name, got {act!r:.60}")
     try:
-        kind = arch["kind"]
-        if kind == "cnn":
-            return _build_cnn(int(arch["in_channels"]), int(arch["num_classes"]), str(arch["activation"]),
-                              [int(c) for c in arch["channels"]], int(arch["hidden"]), bool(arch["batch_norm"]))
+        get_activation(act)
+        out = {"kind": kind, layers_key: [_checks.integer(v, f"{layers_key}[{i}]", minimum=1)
+                                          for i, v in enumerate(layers)], "activation": act}
         if kind == "mlp":
-            blocks, names, d = [], [], int(arch["in_dim"])
-            for i, w in enumerate(arch["widths"]):
-                blocks.append(nn.Sequential(nn.Linear(d, int(w)), get_activation(str(arch["activation"]))))
-                names.append(f"hidden{i + 1}")
-                d = int(w)
-            blocks.append(nn.Linear(d, int(arch["out_dim"])))
-            names.append("logits")
-            return LayeredNet(blocks, names, activation=str(arch["activation"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"the architecture description {arch!r} is incomplete or invalid ({exc}); "
-                         "write it with topokit.models.architecture") from exc
-    raise ValueError(f"unknown architecture kind {arch.get('kind')!r}; expected 'cnn' or 'mlp'")
+            out["in_dim"] = _checks.integer(arch["in_dim"], "in_dim", minimum=1)
+            out["out_dim"] = _checks.integer(arch["out_dim"], "out_dim", minimum=1)
+        else:
+            out["in_channels"] = _checks.integer(arch["in_channels"], "in_channels", minimum=1)
+            out["hidden"] = _checks.integer(arch["hidden"], "hidden", minimum=1)
+            out["num_classes"] = _checks.integer(arch["num_classes"], "num_classes", minimum=1)
+            out["batch_norm"] = _checks.boolean(arch["batch_norm"], "batch_norm")
+    except ValueError as exc:  # InvalidParameterError, or an invalid collapse member
+        raise bad(str(exc)) from None
+    return out
+
+
+def _describe(arch: dict) -> str:
+    if arch["kind"] == "mlp":
+        text = f"mlp {arch['in_dim']}-{arch['widths']}-{arch['out_dim']}"
+    else:
+        text = (f"cnn in_channels={arch['in_channels']}, channels={arch['channels']}, hidden={arch['hidden']}, "
+                f"num_classes={arch['num_classes']}, batch_norm={arch['batch_norm']}")
+    text += f", activation {arch['activation']!r}"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _listed(items, n=5) -> str:
+    items = list(items)
+    return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
+
+
+# ----------------------------------------------------------------------------- digest
+
+
+def _digest(arch: dict, act_params: dict, weights: dict) -> str:
+    """``"sha256:<hex>"`` over a canonical JSON of the architecture, the activation's settings, the
+    tensors' names, shapes and dtypes, and a sha256 of the tensors' bytes (in name order)."""
+    data = hashlib.sha256()
+    tensors = []
+    for name in sorted(weights):
+        t = weights[name].detach().cpu()
+        tensors.append([name, list(t.shape), str(t.dtype).replace("torch.", "")])
+        data.update(name.encode("utf-8") + b"\0")
+        flat = t.contiguous().reshape(-1)
+        if flat.numel():
+            data.update(flat.view(torch.uint8).numpy())
+    payload = {"architecture": arch, "activation_parameters": act_params, "tensors": tensors,
+               "tensor_bytes_sha256": data.hexdigest()}
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return "sha256:" + hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+# ----------------------------------------------------------------------------- save and load
 
 
 def to_state(model: LayeredNet) -> dict:
-    """``{"format", "version", "architecture" (JSON text), "state_dict"}``: what :func:`save` writes.
+    """What :func:`save` writes: ``{"format", "version", "architecture" (JSON text),
+    "activation_parameters" (JSON text), "state_dict", "digest"}``.
 
     Holds only strings, ints and tensors, so ``torch.load(..., weights_only=True)`` reads it and the
-    project's cache (:mod:`topokit.cache`) stores it; no pickled classes.
+    project's cache (:mod:`topokit.cache`) stores it; no pickled classes. ``digest`` is a sha256
+    over the architecture, the activation's settings (``w``, ``s`` of a collapse member) and the
+    tensors (names, shapes, dtypes, bytes); :func:`from_state` recomputes it.
     """
     arch = architecture(model)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    act_params = _activation_parameters(get_activation(arch["activation"]))
     return {"format": MODEL_FORMAT, "version": MODEL_FORMAT_VERSION, "architecture": json.dumps(arch),
-            "state_dict": state}
+            "activation_parameters": json.dumps(act_params, sort_keys=True), "state_dict": state,
+            "digest": _digest(arch, act_params, state)}
 
 
-def from_state(state: dict, source: str = "the model state") -> LayeredNet:
-    """Rebuild a net from :func:`to_state`'s dict (architecture, then weights), in eval mode.
+def from_state(state: dict, source: str = "the model state", *, max_parameters: int = MAX_PARAMETERS,
+               max_memory_bytes: Optional[int] = None) -> LayeredNet:
+    """Rebuild a net from :func:`to_state`'s dict, in eval mode, verifying it before building.
+
+    In order, and before allocating the net: the format marker and version; every field of the
+    architecture description (types, ranges, the activation name); the number of values it
+    implies against ``max_parameters``; the tensor names, shapes and kinds it implies against the
+    state dict; the digest (files of format version 1 have none: they load with an
+    :class:`UnverifiedModelWarning`); the activation's settings against today's registry; the
+    memory the net needs.
+
+    Parameters
+    ----------
+    state : dict
+        As returned by :func:`to_state` (or read from a file written by :func:`save`).
+    source : str, default "the model state"
+        How error messages name the state (:func:`load` passes the file path).
+    max_parameters : int, default MAX_PARAMETERS
+        Refuse a description implying more values (parameters and buffers) than this.
+    max_memory_bytes : int, optional
+        Memory budget for the net; default half the available memory.
 
     Raises
     ------
     ValueError
-        Not a topokit model state, or weights that do not match the architecture (named).
+        (:class:`~topokit._checks.InvalidParameterError`) Not a topokit model state, a description
+        that is invalid, too large or does not match the weights, or a digest mismatch.
     """
+    if not isinstance(source, str):
+        raise InvalidParameterError(f"source must be a string naming the state, got {type(source).__name__}")
+    max_parameters = _checks.integer(max_parameters, "max_parameters", minimum=1, fix="e.g. max_parameters=10**8")
     if not isinstance(state, dict) or state.get("format") != MODEL_FORMAT or "state_dict" not in state:
-        raise ValueError(f"{source} is not a topokit model (no {MODEL_FORMAT!r} marker); write it with "
-                         "topokit.models.save")
-    try:
-        arch = json.loads(state["architecture"])
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{source} has an unreadable architecture description; re-save the model") from exc
-    model = _build(arch)
-    own = model.state_dict()
+        raise InvalidParameterError(f"{source} is not a topokit model (no {MODEL_FORMAT!r} marker); write it with "
+                                    "topokit.models.save")
+    version = state.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InvalidParameterError(f"{source} has no valid format version (got {version!r:.40}); {_EDITED}")
+    if version > MODEL_FORMAT_VERSION:
+        raise InvalidParameterError(f"{source} has format version {version}, newer than this topokit reads "
+                                    f"({MODEL_FORMAT_VERSION}); upgrade topokit to load it")
     weights = state["state_dict"]
-    missing = sorted(set(own) - set(weights))
-    extra = sorted(set(weights) - set(own))
-    wrong = [f"{k}: file {tuple(weights[k].shape)} vs architecture {tuple(own[k].shape)}"
-             for k in own if k in weights and tuple(weights[k].shape) != tuple(own[k].shape)]
-    if missing or extra or wrong:
-        raise ValueError(
-            f"{source} does not match its architecture {arch}: "
-            + "; ".join(p for p in [f"missing {missing}" if missing else "", f"unexpected {extra}" if extra else "",
-                                    "shape mismatch " + ", ".join(wrong) if wrong else ""] if p)
-            + ". The file was edited or written by other code; re-save the model with topokit.models.save"
-        )
+    if not isinstance(weights, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                and v.layout == torch.strided for k, v in weights.items()):
+        raise InvalidParameterError(f"{source}'s state_dict is not a dict of names to dense tensors; {_EDITED}")
+    try:
+        described = json.loads(state.get("architecture"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidParameterError(f"{source} has an unreadable architecture description ({exc}); "
+                                    f"{_EDITED}") from None
+    arch = _validate_architecture(described, source, len(weights))
+    spec = _expected_state(arch, _activation_state(arch["activation"]))
+    n_values = _count(spec)
+    if n_values > max_parameters:
+        raise InvalidParameterError(
+            f"{source} declares a {_describe(arch)} with {n_values:,} parameters, more than max_parameters="
+            f"{max_parameters:,} (its weights hold {sum(v.numel() for v in weights.values()):,}); if you trust "
+            f"the file and the machine can hold it, pass max_parameters={n_values}; otherwise {_EDITED}")
+    missing = [k for k in spec if k not in weights]
+    extra = sorted(k for k in weights if k not in spec)
+    wrong = [f"{k}: architecture {spec[k][0]} vs weights {tuple(weights[k].shape)}"
+             for k in spec if k in weights and tuple(weights[k].shape) != spec[k][0]]
+    kinds = [f"{k}: {weights[k].dtype} where a {'floating-point' if spec[k][1] else 'integer'} tensor belongs"
+             for k in spec if k in weights and weights[k].is_floating_point() != spec[k][1]]
+    if missing or extra or wrong or kinds:
+        problems = [f"missing {_listed(missing)}" if missing else "", f"unexpected {_listed(extra)}" if extra else "",
+                    "shape mismatch " + _listed(wrong) if wrong else "", "dtype mismatch " + _listed(kinds) if kinds else ""]
+        raise InvalidParameterError(
+            f"{source} does not match its architecture: the file declares a {_describe(arch)} but its weights "
+            f"differ: {'; '.join(p for p in problems if p)}. {_EDITED[0].upper()}{_EDITED[1:]}")
+    act_params = _activation_parameters(get_activation(arch["activation"]))
+    if version >= 2 or "digest" in state:
+        _verify_digest(state, described, weights, act_params, arch, source)
+    else:
+        warnings.warn(f"{source} was written before topokit recorded digests (format version 1), so it cannot be "
+                      "verified: its architecture description is trusted as written; re-save it with "
+                      "topokit.models.save to add one", UnverifiedModelWarning, stacklevel=3)
+    _check_build(n_values, len(spec), f"building the {_describe(arch)} of {source} ({n_values:,} parameters)",
+                 "load it on a machine with more memory", max_memory_bytes)
+    model = _build_mlp(arch["in_dim"], arch["widths"], arch["activation"], arch["out_dim"]) if arch["kind"] == "mlp" \
+        else _build_cnn(arch["in_channels"], arch["num_classes"], arch["activation"], arch["channels"], arch["hidden"],
+                        arch["batch_norm"])
     model.load_state_dict(weights)
     return model.eval()
 
 
+def _verify_digest(state, described, weights, act_params, arch, source) -> None:
+    stored = state.get("digest")
+    if not isinstance(stored, str) or not stored.startswith("sha256:"):
+        raise InvalidParameterError(f"{source} has format version {state.get('version')} but no valid digest "
+                                    f"(got {stored!r:.40}); {_EDITED}")
+    try:
+        saved_params = json.loads(state.get("activation_parameters"))
+    except (TypeError, ValueError):
+        saved_params = None
+    if not isinstance(saved_params, dict):
+        raise InvalidParameterError(f"{source} has no readable activation_parameters; {_EDITED}")
+    if _digest(described, saved_params, weights) != stored:
+        raise InvalidParameterError(
+            f"{source} fails its integrity check: the digest recorded at save time does not match the "
+            f"{_describe(arch)} and the weights the file holds now, so the description or the weights were "
+            f"changed after saving (e.g. the activation name edited in the JSON); {_EDITED}, or use the original file")
+    if saved_params != act_params:
+        raise InvalidParameterError(
+            f"{source} was saved with activation {arch['activation']!r} set to {saved_params}, but this topokit's "
+            f"{arch['activation']!r} is {act_params}; the net would compute something else than it was trained to. "
+            "Load it with the topokit version that saved it, or register the saved settings under a new name")
+
+
+def _check_path(path, name: str = "path") -> Path:
+    if isinstance(path, bytes) or not isinstance(path, (str, os.PathLike)):
+        raise InvalidParameterError(f"{name} must be a file path (str or pathlib.Path), got {type(path).__name__} "
+                                    f"{path!r:.60}; e.g. 'model.pt'")
+    return Path(path)
+
+
 def save(model: LayeredNet, path) -> Path:
-    """Write a net (pruned or not) to ``path``: its architecture as JSON plus its state dict.
+    """Write a net (pruned or not) to ``path``: its architecture as JSON, its state dict and a digest.
 
     One ``torch.save`` file holding only strings and tensors (no pickled modules: Torch-Pruning's
     whole-model pickling would need ``torch.load(weights_only=False)``, which runs code from the
-    file). Written atomically (:func:`topokit.fileio.atomic_path`): a reader never sees half a file.
+    file), with a sha256 digest over the description and the weights that :func:`load` checks
+    (see :func:`to_state`). Written atomically (:func:`topokit.fileio.atomic_path`: a temporary
+    file in the same folder renamed over ``path``): a reader never sees half a file, and a failed
+    write leaves an earlier file intact and no temporary file behind.
 
     Parameters
     ----------
     model : LayeredNet
         Built by :func:`cnn` or :func:`mlp`, possibly pruned by :func:`topokit.pruning.prune`.
-    path : path-like
-        Target file, conventionally ``*.pt``.
+    path : str or path-like
+        Target file, conventionally ``*.pt``, in an existing folder.
 
     Returns
     -------
     pathlib.Path
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder of ``path`` does not exist (it is not created for you).
+    InvalidParameterError
+        ``path`` is not a path or is a folder, or the model is not one :func:`architecture` describes.
     """
+    path = _check_path(path)
+    if path.is_dir():
+        raise InvalidParameterError(f"path {str(path)!r} is a folder; pass a file name inside it, e.g. "
+                                    f"{str(path / 'model.pt')!r}")
+    folder = path.parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"cannot save the model to {path}: the folder {folder} does not exist; create it "
+                                f"first (e.g. Path({str(folder)!r}).mkdir(parents=True)) or choose another path")
     state = to_state(model)
-    path = Path(path)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
     return path
 
 
-def load(path) -> LayeredNet:
-    """Read a net written by :func:`save` (``torch.load(weights_only=True)``), in eval mode on the CPU.
+def load(path, *, max_parameters: int = MAX_PARAMETERS, max_memory_bytes: Optional[int] = None) -> LayeredNet:
+    """Read a net written by :func:`save`, verified, in eval mode on the CPU.
+
+    The file's size is checked first, then it is read with ``torch.load(weights_only=True)``
+    (which allocates only what the file holds and runs no code from it), then checked by
+    :func:`from_state` before any net is built: the description field by field, its size
+    against ``max_parameters``, its tensor names and shapes against the weights, the digest.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save`.
+    max_parameters : int, default MAX_PARAMETERS (100 million)
+        Refuse a file declaring more values than this, or larger than 8 bytes per value plus 64 MiB.
+    max_memory_bytes : int, optional
+        Memory budget for reading and building; default half the available memory.
 
     Raises
     ------
     FileNotFoundError
         No such file.
     ValueError
-        A truncated or foreign file, or weights that do not match the stored architecture.
+        (:class:`~topokit._checks.InvalidParameterError`) A truncated or foreign file, a description
+        that is invalid, too large or does not match the weights, or a digest mismatch.
+
+    Warns
+    -----
+    UnverifiedModelWarning
+        A file written before digests existed (format version 1): it loads, unverified.
     """
-    path = Path(path)
-    if not path.is_file():
+    path = _check_path(path)
+    max_parameters = _checks.integer(max_parameters, "max_parameters", minimum=1, fix="e.g. max_parameters=10**8")
+    if not path.exists():
         raise FileNotFoundError(f"no model file at {path}; write one with topokit.models.save(model, path)")
+    if not path.is_file():
+        raise InvalidParameterError(f"{path} is not a file (a folder?); pass the path of a model file written by "
+                                    "topokit.models.save")
+    size = path.stat().st_size
+    if size == 0:
+        raise InvalidParameterError(f"{path} is empty: truncated or not a model file written by "
+                                    "topokit.models.save; re-save the model")
+    limit = 8 * max_parameters + _FILE_SLACK
+    if size > limit:
+        raise InvalidParameterError(
+            f"{path} is {size / 2**20:,.1f} MiB, more than a model of at most max_parameters={max_parameters:,} "
+            f"values can take ({limit / 2**20:,.1f} MiB); if you trust the file, pass a larger max_parameters=")
+    _checks.memory(size, f"reading {path}", fix="load it on a machine with more memory",
+                   max_memory_bytes=max_memory_bytes)
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise ValueError(f"{path} is truncated or not a model file written by topokit.models.save ({exc}); "
-                         "re-save the model") from exc
-    except Exception as exc:  # noqa: BLE001 - weights_only refusals (pickled classes) land here
-        raise ValueError(f"{path} holds more than weights (e.g. a pickled whole model, which we do not load: "
-                         f"{type(exc).__name__}); re-save it with topokit.models.save") from exc
-    return from_state(state, source=str(path))
+    except pickle.UnpicklingError as exc:
+        if "weights only load failed" in str(exc).lower():
+            raise InvalidParameterError(
+                f"{path} holds more than weights (e.g. a pickled whole model, which we do not load: it would run "
+                "code from the file); re-save it with topokit.models.save") from None
+        raise InvalidParameterError(f"{path} is truncated or not a model file written by topokit.models.save "
+                                    f"({str(exc)[:120]}); re-save the model") from None
+    except Exception as exc:  # noqa: BLE001 - a broken zip or pickle fails in many ways
+        raise InvalidParameterError(f"{path} is truncated or not a model file written by topokit.models.save "
+                                    f"({type(exc).__name__}: {str(exc)[:120]}); re-save the model") from None
+    return from_state(state, source=str(path), max_parameters=max_parameters, max_memory_bytes=max_memory_bytes)
