@@ -256,9 +256,9 @@ def test_bad_input_is_refused_before_heavy_work(monkeypatch):
         pruning.filter_scores(net, np.zeros((10, 1, 2, 2)), y)
     with pytest.raises(ValueError, match="10 images but y has 9 labels"):
         pruning.filter_scores(net, X, y[:9])
-    with pytest.raises(ValueError, match="n_images must be a positive integer"):
+    with pytest.raises(ValueError, match="n_images must be an integer >= 1"):
         pruning.filter_scores(net, X, y, n_images=0)
-    with pytest.raises(ValueError, match="scale must be a positive finite number"):
+    with pytest.raises(ValueError, match="scale must be a finite number > 0"):
         pruning.filter_scores(net, X, y, scale=-1)
     with pytest.raises(ValueError, match="not a positive float32 distance.*pass a scale between"):
         pruning.filter_scores(net, X, y, scale=1e39)
@@ -272,7 +272,7 @@ def test_bad_input_is_refused_before_heavy_work(monkeypatch):
     with pytest.raises(ValueError, match="exactly one of threshold="):
         pruning.prune(net, scores)
     for bad in (1.0, -0.1, 1.5):
-        with pytest.raises(ValueError, match=r"fraction must be a number in \[0, 1\)"):
+        with pytest.raises(ValueError, match=r"fraction must be a finite number in \[0, 1\)"):
             pruning.prune(net, scores, fraction=bad)
     with pytest.raises(ValueError, match="no conv layers"):
         pruning.prune(models.mlp(2, 3, 2), scores, fraction=0.5)

@@ -87,6 +87,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from . import _checks
 from . import models as _models
 from .filtertopology import SCALE_K, _distinct, cubical_counts, euclidean_betti, knn_betti, layer_scale, prepare
 from .filtertopology import _KNN_HOPS, _KNN_K, _largest_d2, prepared_betti
@@ -164,9 +165,8 @@ def conv_layer_names(model) -> list[str]:
 
 def _check_images(model, X, y=None):
     convs = _conv_blocks(model)
-    if isinstance(X, torch.Tensor):
-        X = X.detach().cpu().numpy()
-    X = np.asarray(X, dtype=np.float32)
+    X = _checks.finite_array(X, "images", dtype=np.float32, nonempty=False,
+                             fix="pass a Dataset's X from topokit.data.load")
     c_in = convs[0][2].in_channels
     need = 2 ** len(convs)
     if X.ndim != 4 or X.shape[1] != c_in:
@@ -185,22 +185,21 @@ def _check_images(model, X, y=None):
         raise ValueError("images contain NaN/inf; fix or drop those images")
     if y is None:
         return X, None
-    y = np.asarray(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y).reshape(-1)
+    y = _checks.finite_array(y, "y", ndim=1, dtype=np.float64, fix="pass one class label per image")
+    if not np.array_equal(y, np.round(y)):
+        raise _checks.InvalidParameterError("y must hold integer class labels")
+    y = y.astype(np.int64)
     if len(y) != len(X):
         raise ValueError(f"X has {len(X)} images but y has {len(y)} labels; pass one label per image")
     return X, y
 
 
 def _check_positive_int(value, what, fix):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}; {fix}")
-    return int(value)
+    return _checks.integer(value, what, minimum=1, fix=fix)
 
 
 def _check_positive_number(value, what, fix):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{what} must be a positive finite number, got {value!r}; {fix}")
-    return float(value)
+    return _checks.real(value, what, minimum=0, include_min=False, fix=fix)
 
 
 # ----------------------------------------------------------------------------- feature maps
@@ -244,6 +243,12 @@ def feature_maps(model, X, batch_size: int = 64) -> dict:
     """
     _conv_blocks(model)
     X, _ = _check_images(model, X)
+    batch_size = _checks.integer(batch_size, "batch_size", minimum=1, fix="e.g. batch_size=64")
+    # every conv block keeps its size and the pooling after it halves it (topokit.models.cnn)
+    per_image = sum(conv.out_channels * (X.shape[2] >> i) * (X.shape[3] >> i)
+                    for i, (_, _, conv) in enumerate(_conv_blocks(model)))
+    _checks.memory(4.0 * per_image * len(X), f"the feature maps of {len(X):,} images",
+                   fix="pass fewer images (n_images=...)")
     net = copy.deepcopy(model).eval().to(memory_format=torch.channels_last)
     convs = _conv_blocks(net)
     store: dict = {}
@@ -401,15 +406,15 @@ def filter_scores(model, X, y, method: str = "betti", scale: Optional[float] = N
             raise ValueError(f"scale applies to method='betti' only, not {method!r}; leave scale=None")
         _largest_d2(scale)  # a scale float32 distances can hold, or a clear error now
     if noise is not None:
-        if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not noise >= 0:
-            raise ValueError(f"noise must be a non-negative number, got {noise!r}; or None for the per-layer rule")
+        _checks.real(noise, "noise", minimum=0, fix="or None for the per-layer rule")
         if method != "cubical":
             raise ValueError(f"noise applies to method='cubical' only, not {method!r}; leave noise=None")
     if n_images is not None:
         n_images = _check_positive_int(n_images, "n_images", "e.g. n_images=1000, or None for all up to 1,000")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise ValueError(f"seed must be an integer, got {seed!r}")
-    n_jobs = int(n_jobs)
+    _checks.integer(seed, "seed", minimum=0)
+    n_jobs = _checks.integer(n_jobs, "n_jobs", fix="a number of workers, or -1 for all cores")
+    if n_jobs == 0:
+        raise _checks.InvalidParameterError("n_jobs must not be 0; pass a number of workers, or -1 for all cores")
     info: dict = {}
     if method == "l1":
         out = {name: conv.weight.detach().abs().sum(dim=(1, 2, 3)).cpu().double().numpy() for name, _, conv in convs}
@@ -489,13 +494,9 @@ def _check_rule(threshold, fraction):
         raise ValueError("pass exactly one of threshold= (remove filters scoring above it) and fraction= "
                          f"(remove that share of each layer), got threshold={threshold!r}, fraction={fraction!r}")
     if threshold is not None:
-        if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real) or not np.isfinite(threshold):
-            raise ValueError(f"threshold must be a finite number, got {threshold!r}; e.g. threshold=300")
-        return float(threshold), None
-    if isinstance(fraction, bool) or not isinstance(fraction, numbers.Real) or not 0 <= fraction < 1:
-        raise ValueError(f"fraction must be a number in [0, 1), got {fraction!r}; e.g. fraction=0.5 removes "
-                         "half the filters of each layer")
-    return None, float(fraction)
+        return _checks.real(threshold, "threshold", fix="e.g. threshold=300"), None
+    return None, _checks.real(fraction, "fraction", minimum=0, maximum=1, include_max=False,
+                              fix="e.g. fraction=0.5 removes half the filters of each layer")
 
 
 def select_filters(scores: Mapping, threshold: Optional[float] = None, fraction: Optional[float] = None,
