@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import _checks
 from . import activations as _activations
 from . import data as _data
 from . import models as _models
@@ -279,35 +280,17 @@ def _canonical_dataset(name) -> str:
 
 
 def _check_positive_int(value, what: str, fix: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}; {fix}")
-    return int(value)
+    return _checks.integer(value, what, minimum=1, fix=fix)
 
 
 def _check_fraction(value, what: str, fix: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) <= 1:
-        raise ValueError(f"{what} must be in (0, 1], got {value!r}; {fix}")
-    return float(value)
+    return _checks.real(value, what, minimum=0, maximum=1, include_min=False, fix=fix)
 
 
 def _check_fit_params(fit: dict) -> dict:
+    """The recipe's fit options under the same rule as :func:`topokit.training.fit`."""
     fit = dict(fit)
-    fit["max_epochs"] = _check_positive_int(fit["max_epochs"], "max_epochs (the epoch cap)",
-                                            "pass e.g. max_epochs=5000")
-    fit["target_accuracy"] = _check_fraction(fit["target_accuracy"], "target_accuracy",
-                                             "pass a training accuracy such as 1.0 or 0.99")
-    if isinstance(fit["lr"], bool) or not isinstance(fit["lr"], numbers.Real) or not fit["lr"] > 0:
-        raise ValueError(f"lr must be a positive number, got {fit['lr']!r}; pass e.g. lr=0.01")
-    fit["lr"] = float(fit["lr"])
-    if fit["batch_size"] is not None:
-        fit["batch_size"] = _check_positive_int(fit["batch_size"], "batch_size",
-                                                "pass a number of samples, or None for full batch")
-    if fit["lr_decay"] is not None:
-        fit["lr_decay"] = _check_fraction(fit["lr_decay"], "lr_decay", "pass e.g. 0.5, or None for a constant rate")
-    fit["decay_steps"] = _check_positive_int(fit["decay_steps"], "decay_steps", "pass e.g. 2500")
-    if not isinstance(fit["weight_decay"], numbers.Real) or fit["weight_decay"] < 0:
-        raise ValueError(f"weight_decay must be >= 0, got {fit['weight_decay']!r}")
-    fit["weight_decay"] = float(fit["weight_decay"])
+    fit.update(_training.check_fit_options(**{k: fit[k] for k in _training.FIT_OPTIONS if k in fit}))
     return fit
 
 
@@ -375,8 +358,7 @@ def recipe(name: str, **overrides) -> Recipe:
     ladder = tuple(sorted({_check_fraction(a, "each ladder accuracy", "e.g. ladder=(0.9, 0.95, 0.99, 1.0)")
                            for a in ladder}))
     data_seed = extra.get("data_seed", base.data_seed)
-    if isinstance(data_seed, bool) or not isinstance(data_seed, numbers.Integral) or data_seed < 0:
-        raise ValueError(f"data_seed must be a non-negative integer, got {data_seed!r}")
+    data_seed = _checks.integer(data_seed, "data_seed", minimum=0)
     topology_k = _check_positive_int(extra.get("topology_k", base.topology_k), "topology_k", "e.g. 14")
     changed = bool(overrides)
     return dataclasses.replace(base, net_params=net, fit_params=fit, data_params=dat, ladder=ladder,
@@ -414,8 +396,7 @@ def _check_seeds(seeds) -> list[int]:
         raise ValueError("seeds is empty: no run would be trained; pass e.g. seeds=range(10)")
     out = []
     for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0:
-            raise ValueError(f"seeds must be non-negative integers, got {s!r}; pass e.g. seeds=range(10)")
+        _checks.integer(s, "each seed", minimum=0, fix="pass e.g. seeds=range(10)")
         if int(s) not in out:
             out.append(int(s))
     return out
@@ -899,10 +880,8 @@ def record_topology(activation: str, dataset, seed: int, *, every: int = 100, k:
 
     (act,) = _check_activations([activation])
     (r,) = _check_datasets([dataset], options)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
-        raise ValueError(f"every must be a positive number of epochs, e.g. 100; got {every!r}")
+    seed = _checks.integer(seed, "seed", minimum=0)
+    every = _checks.integer(every, "every", minimum=1, fix="a number of epochs between records, e.g. 100")
     params = dict(k=int(k) if k is not None else r.topology_k, scale=float(scale), max_dim=int(max_dim),
                   max_points=max_points)
     cache = Cache(cache_dir)

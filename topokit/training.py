@@ -22,6 +22,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from . import _checks
 from .data import validate_xy
 from .fileio import progress_enabled
 
@@ -194,8 +195,11 @@ def fit(
         if X_test is None or y_test is None:
             raise ValueError("pass both X_test and y_test, or neither")
         X_test, y_test = validate_xy(X_test, y_test, name="X_test")
-    _check_options(max_epochs=max_epochs, lr=lr, batch_size=batch_size, lr_decay=lr_decay,
-                   decay_steps=decay_steps, target_accuracy=target_accuracy)
+    opts = check_fit_options(max_epochs=max_epochs, lr=lr, batch_size=batch_size, lr_decay=lr_decay,
+                             decay_steps=decay_steps, weight_decay=weight_decay, target_accuracy=target_accuracy)
+    max_epochs, lr, batch_size, lr_decay, decay_steps, weight_decay, target_accuracy = (opts[k] for k in FIT_OPTIONS)
+    stop_at_target = _checks.boolean(stop_at_target, "stop_at_target")
+    seed = _checks.integer(seed, "seed", minimum=0)
     if not isinstance(model, nn.Module) or not any(True for _ in model.parameters()):
         raise ValueError("model must be a torch nn.Module with parameters, e.g. topokit.models.mlp(2, 15, 9)")
     check_input_shape(model, X)
@@ -205,10 +209,9 @@ def fit(
     dev = resolve_device(device)
     if num_threads is None:
         num_threads = _default_threads(model)
-    if int(num_threads) < 1:
-        raise ValueError(f"num_threads must be a positive integer, got {num_threads}")
+    num_threads = _checks.integer(num_threads, "num_threads", minimum=1, fix="e.g. num_threads=1")
     threads_before = torch.get_num_threads()
-    torch.set_num_threads(int(num_threads))
+    torch.set_num_threads(num_threads)
     try:
         return _fit(model, X, y, X_test, y_test, dev, max_epochs=max_epochs, lr=lr, batch_size=batch_size,
                     lr_decay=lr_decay, decay_steps=decay_steps, weight_decay=weight_decay,
@@ -218,20 +221,41 @@ def fit(
         torch.set_num_threads(threads_before)
 
 
-def _check_options(*, max_epochs, lr, batch_size, lr_decay, decay_steps, target_accuracy) -> None:
-    """The option checks shared by :func:`fit` and :func:`fit_ensemble`."""
-    if int(max_epochs) < 1:
-        raise ValueError(f"max_epochs must be at least 1, got {max_epochs}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    if batch_size is not None and int(batch_size) < 1:
-        raise ValueError(f"batch_size must be a positive integer or None (full batch), got {batch_size}")
-    if lr_decay is not None and not 0 < lr_decay <= 1:
-        raise ValueError(f"lr_decay must be in (0, 1] or None, got {lr_decay}")
-    if int(decay_steps) < 1:
-        raise ValueError(f"decay_steps must be a positive number of steps, got {decay_steps}")
-    if not 0 < target_accuracy <= 1:
-        raise ValueError(f"target_accuracy must be in (0, 1], got {target_accuracy}")
+#: Most epochs one run may be given (its history holds a row per epoch).
+MAX_EPOCHS = 1_000_000
+
+#: The options :func:`check_fit_options` validates, shared by fit, fit_ensemble and the sweeps.
+FIT_OPTIONS = ("max_epochs", "lr", "batch_size", "lr_decay", "decay_steps", "weight_decay", "target_accuracy")
+
+
+def check_fit_options(*, max_epochs=5000, lr=0.01, batch_size=None, lr_decay=0.5, decay_steps=2500,
+                      weight_decay=0.0, target_accuracy=1.0) -> dict:
+    """The training options of :func:`fit`, validated and normalised (one rule for every caller).
+
+    Returns
+    -------
+    dict
+        The same keys as plain Python numbers (``batch_size`` and ``lr_decay`` may be None).
+
+    Raises
+    ------
+    topokit._checks.InvalidParameterError
+        Naming the option, the value and its valid range.
+    """
+    return {
+        "max_epochs": _checks.integer(max_epochs, "max_epochs (the epoch cap)", minimum=1, maximum=MAX_EPOCHS,
+                                      fix="pass e.g. max_epochs=5000"),
+        "lr": _checks.real(lr, "lr", minimum=0, include_min=False, fix="pass e.g. lr=0.01"),
+        "batch_size": _checks.integer(batch_size, "batch_size", minimum=1, allow_none=True,
+                                      fix="pass a number of samples, or None for full batch"),
+        "lr_decay": _checks.real(lr_decay, "lr_decay", minimum=0, maximum=1, include_min=False, allow_none=True,
+                                 fix="pass e.g. 0.5, or None for a constant rate"),
+        "decay_steps": _checks.integer(decay_steps, "decay_steps", minimum=1, fix="pass e.g. 2500"),
+        "weight_decay": _checks.real(weight_decay, "weight_decay", minimum=0, fix="pass e.g. 0 or 1e-4"),
+        "target_accuracy": _checks.real(target_accuracy, "target_accuracy", minimum=0, maximum=1,
+                                        include_min=False, fix="pass a training accuracy such as 1.0 or 0.99"),
+    }
+
 
 def _first_layer(model: nn.Module):
     for m in model.modules():
@@ -474,13 +498,17 @@ def fit_ensemble(
     """
     models = _check_ensemble_models(models)
     X, y = validate_xy(X, y)
-    seeds = [int(s) for s in seeds]
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise _checks.InvalidParameterError(f"seeds must be a list of integers, one per model, got {seeds!r}")
+    seeds = [_checks.integer(s, "each seed", minimum=0) for s in seeds]
     if len(seeds) != len(models):
         raise ValueError(f"pass one seed per model: {len(models)} models but {len(seeds)} seeds")
-    _check_options(max_epochs=max_epochs, lr=lr, batch_size=batch_size, lr_decay=lr_decay,
-                   decay_steps=decay_steps, target_accuracy=target_accuracy)
-    if on_diverge not in ("raise", "censor"):
-        raise ValueError(f"on_diverge must be 'raise' or 'censor', got {on_diverge!r}")
+    opts = check_fit_options(max_epochs=max_epochs, lr=lr, batch_size=batch_size, lr_decay=lr_decay,
+                             decay_steps=decay_steps, weight_decay=weight_decay, target_accuracy=target_accuracy)
+    max_epochs, lr, batch_size, lr_decay, decay_steps, weight_decay, target_accuracy = (opts[k] for k in FIT_OPTIONS)
+    stop_at_target = _checks.boolean(stop_at_target, "stop_at_target")
+    exact = _checks.boolean(exact, "exact")
+    _checks.choice(on_diverge, "on_diverge", ("raise", "censor"))
     check_input_shape(models[0], X)
     dev = resolve_device(device)
     if num_threads is None or int(num_threads) < 1:
