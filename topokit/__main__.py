@@ -1,8 +1,11 @@
 """Command line of topokit.
 
 ``topokit reproduce [--quick | --full] [--only 03 04] [--list] [--no-download] [--scheduler ADDR]`` executes the
-numbered notebooks headless; ``topokit cache info`` and ``topokit cache clear [--kind KIND]``
-look after the on-disk cache; ``topokit strip NOTEBOOK...`` removes outputs before a commit.
+numbered notebooks headless; ``topokit cache info [--kind KIND] [--dir DIR]`` and
+``topokit cache clear [--kind KIND] [--dir DIR]`` look after the on-disk cache (only a folder
+topokit made, see :mod:`topokit.cache`; ``clear`` removes only entries it verifies and reports
+what it removed and what it left); ``topokit strip NOTEBOOK...`` removes outputs before a commit.
+Bad arguments exit with status 2 and a message saying what to pass instead.
 """
 from __future__ import annotations
 
@@ -14,7 +17,12 @@ def _reproduce(args) -> int:
     from . import data, parallel, pipeline
 
     if args.list:
-        for path in pipeline.find_notebooks(only=args.only):
+        try:
+            books = pipeline.find_notebooks(only=args.only)
+        except (FileNotFoundError, ValueError) as exc:
+            print(f"topokit reproduce: {exc}", file=sys.stderr)
+            return 2
+        for path in books:
             info = pipeline.notebook_info(path)
             needs = ", ".join(info["datasets"]) or "no downloaded data"
             print(f"{info['title']}  ({path.name}; needs {needs})")
@@ -38,16 +46,20 @@ def _reproduce(args) -> int:
 
 
 def _cache(args) -> int:
-    from .cache import Cache
+    from ._checks import InvalidParameterError
+    from .cache import Cache, NotACacheError, _check_kind
 
     try:
+        kind = _check_kind(args.kind) if args.kind is not None else None
         cache = Cache(args.dir)
-    except OSError as exc:
+    except (InvalidParameterError, NotACacheError, OSError) as exc:
         print(f"topokit cache: {exc}", file=sys.stderr)
         return 2
     if args.action == "info":
         info = cache.info()
-        print(f"cache folder {cache.directory}")
+        if kind is not None:
+            info = info[info["kind"] == kind]
+        print(f"cache folder {cache.directory}" + ("" if cache.writable else " (read-only)"))
         if info.empty:
             print("empty")
         else:
@@ -56,12 +68,19 @@ def _cache(args) -> int:
             print(f"{'total':<20} {info['entries'].sum():>6} entries {info['bytes'].sum() / 1e6:>10.2f} MB")
         return 0
     try:
-        removed = cache.clear(args.kind)
-    except ValueError as exc:
+        result = cache.clear(kind)
+    except (InvalidParameterError, OSError) as exc:
         print(f"topokit cache: {exc}", file=sys.stderr)
         return 2
-    print(f"removed {removed} entr{'y' if removed == 1 else 'ies'}"
-          + (f" of kind {args.kind}" if args.kind else "") + f" from {cache.directory}")
+    print(result.summary())
+    if result.temporary:
+        print(f"removed {result.temporary} temporary folder(s) left by interrupted runs")
+    if result.skipped:
+        print(f"left {len(result.skipped)} item(s) untouched (not verified cache entries):")
+        for path, why in result.skipped[:20]:
+            print(f"  {path}: {why}")
+        if len(result.skipped) > 20:
+            print(f"  ... and {len(result.skipped) - 20} more")
     return 0
 
 
@@ -86,7 +105,8 @@ def main(argv=None) -> int:
     rep.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell (default 3600)")
     cache = sub.add_parser("cache", help="inspect or clear the on-disk cache (data/cache or TOPOKIT_CACHE)")
     cache.add_argument("action", choices=["info", "clear"])
-    cache.add_argument("--kind", help="with clear: only entries of this kind (see cache info)")
+    cache.add_argument("--kind", help="only entries of this kind (one of topokit.cache.KINDS: sweep-run, "
+                                      "prune-scores, claim, ...; see cache info)")
     cache.add_argument("--dir", help="the cache folder (default TOPOKIT_CACHE, else data/cache)")
     strip = sub.add_parser("strip", help="remove outputs from notebooks before committing")
     strip.add_argument("notebooks", nargs="+")

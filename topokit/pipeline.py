@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
 from . import parallel
+from ._checks import InvalidParameterError
 from .fileio import PROJECT_ROOT, atomic_write_text, full_mode, progress_enabled, quick_mode
 
 __all__ = ["NotebookRun", "NotebookExecutionError", "execute_notebook", "find_notebooks", "notebook_info",
@@ -60,17 +61,43 @@ class NotebookExecutionError(RuntimeError):
         )
 
 
+def _check_only(only) -> Optional[list[str]]:
+    """``only`` as a list of non-blank prefixes, or None; refuses what would select every notebook."""
+    if only is None:
+        return None
+    if isinstance(only, str):
+        only = [only]
+    try:
+        prefixes = list(only)
+    except TypeError:
+        raise InvalidParameterError(f"only must be a list of notebook prefixes such as ['01', '03'], got "
+                                    f"{type(only).__name__}") from None
+    if not prefixes:
+        raise InvalidParameterError("only is an empty list, which selects no notebook; name at least one "
+                                    "prefix (e.g. --only 01) or pass None to run every notebook")
+    for p in prefixes:
+        if not isinstance(p, str) or not p.strip():
+            raise InvalidParameterError(
+                f"only holds {p!r}, which is not a notebook prefix (an empty or blank prefix would select every "
+                "notebook); name prefixes such as 01 or 03_compare, or leave --only out to run every notebook")
+    return prefixes
+
+
 def find_notebooks(directory: Path | str | None = None, only: Optional[Sequence[str]] = None) -> list[Path]:
     """The numbered notebooks (``NN_name.ipynb``) in ``directory``, in order.
 
-    ``only`` keeps those whose name starts with one of the given prefixes (``["01", "02"]``);
-    a prefix that matches nothing raises ``ValueError`` listing the notebooks there.
+    ``only`` keeps those whose name starts with one of the given prefixes (``["01", "02"]``; a
+    single string is one prefix); ``None`` keeps all. An empty list or an empty or blank prefix
+    (which would match every notebook) raises :class:`~topokit._checks.InvalidParameterError`, and
+    a prefix that matches nothing raises ``ValueError`` listing the notebooks there, both before
+    anything runs.
     """
+    only = _check_only(only)
     directory = Path(directory) if directory is not None else PROJECT_ROOT / "notebooks"
     if not directory.is_dir():
         raise FileNotFoundError(f"notebook folder {directory} does not exist")
     books = sorted(p for p in directory.iterdir() if NOTEBOOK_PATTERN.match(p.name))
-    if only:
+    if only is not None:
         missing = [o for o in only if not any(p.name.startswith(o) for p in books)]
         if missing:
             raise ValueError(
@@ -285,7 +312,8 @@ def reproduce(quick: Optional[bool] = None, only: Optional[Sequence[str]] = None
     quick : bool, optional
         Small sizes for a fast check (CI); default from ``TOPOKIT_QUICK``.
     only : list of str, optional
-        Run only notebooks whose names start with these prefixes, e.g. ``["01"]``.
+        Run only notebooks whose names start with these prefixes, e.g. ``["01"]``; an empty list or
+        an empty or blank prefix is refused (``InvalidParameterError``) before anything runs.
     notebooks_dir, build_dir : path, optional
         Defaults ``notebooks/`` and ``build/notebooks/`` (``build/notebooks-quick/`` in quick mode).
     timeout : int, default 3600
@@ -316,6 +344,7 @@ def reproduce(quick: Optional[bool] = None, only: Optional[Sequence[str]] = None
         Naming the notebook and the failing cell; notebooks before it keep their executed copies
         and figures.
     """
+    only = _check_only(only)  # an empty or blank prefix would select every notebook
     quick, full = quick_mode(quick), full_mode(full)
     if quick and full:
         raise ValueError("quick and full mode exclude each other; pick one (unset TOPOKIT_QUICK or TOPOKIT_FULL)")
