@@ -155,12 +155,13 @@ def test_cli_list_and_cache(tmp_path, capsys):
 
     c = Cache(tmp_path / "c")
     c.memo("sweep-run", {"a": 1}, lambda: {"x": 1})
-    c.memo("scores", {"a": 1}, lambda: [1, 2])
+    c.memo("prune-scores", {"a": 1}, lambda: [1, 2])
     assert main(["cache", "info", "--dir", str(c.directory)]) == 0
     out = capsys.readouterr().out
-    assert "sweep-run" in out and "scores" in out and "total" in out
-    assert main(["cache", "clear", "--kind", "scores", "--dir", str(c.directory)]) == 0
-    assert "removed 1 entry of kind scores" in capsys.readouterr().out
+    assert "sweep-run" in out and "prune-scores" in out and "total" in out
+    assert main(["cache", "clear", "--kind", "prune-scores", "--dir", str(c.directory)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("removed 1 entry (") and "MB) of kind prune-scores from" in out
     assert list(c.info()["kind"]) == ["sweep-run"]
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -175,9 +176,9 @@ def test_interrupted_run_then_rerun_reuses_what_was_computed(tmp_path, monkeypat
     calls = tmp_path / "calls.txt"
     books = tmp_path / "nbs"
     cells = [
-        "import os\nfrom topokit.cache import Cache",
+        "import os\nfrom topokit.cache import Cache, register_kind",
         f"def compute():\n    with open({str(calls)!r}, 'a') as f:\n        f.write('x')\n    return {{'answer': 42}}",
-        "value = Cache().memo('expensive', {'n': 1}, compute)",
+        "register_kind('expensive')\nvalue = Cache().memo('expensive', {'n': 1}, compute)",
         "if os.environ.get('FAIL_NOW') == '1':\n    raise KeyboardInterrupt('power cut')",
         "assert value == {'answer': 42}",
     ]
