@@ -28,12 +28,13 @@ graph before giotto-ph's ripser runs on the rest with every edge at one filtrati
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Optional
 
 import numba
 import numpy as np
 import torch
+
+from . import _checks
 
 __all__ = ["SCALE_K", "euclidean_betti", "knn_betti", "prepare", "layer_scale", "prepared_betti", "cubical_counts"]
 
@@ -856,8 +857,7 @@ def cubical_counts(maps, noise: float, chunk: int = 4096) -> np.ndarray:
         raise ValueError(f"maps must have shape (m, H, W), got {a.shape}")
     if not np.isfinite(a).all():
         raise ValueError("maps contain NaN/inf")
-    if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not noise >= 0:
-        raise ValueError(f"noise must be a non-negative number, got {noise!r}")
+    _checks.real(noise, "noise", minimum=0)
     m, h, w = a.shape
     flat = np.ascontiguousarray(a.reshape(m, h * w), dtype=np.float32 if a.dtype == np.float32 else np.float64)
     out = np.empty((m, 2), np.int64)

@@ -74,7 +74,6 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 import os
 import tempfile
 import warnings

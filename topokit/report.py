@@ -28,7 +28,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Iterable, Mapping, Optional
+from typing import Mapping, Optional
 from urllib.parse import quote
 
 from . import _checks

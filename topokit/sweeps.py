@@ -549,6 +549,8 @@ def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progr
                 if payload is None:
                     missing.setdefault((recipes.index(r), act), []).append(len(runs) - 1)
 
+    if missing:
+        cache.require_writable("sweep-run")  # a read-only cache fails here, before any training
     arrays = {}
     for (ri, act) in missing:  # load data and check the net takes it, before any training
         r = recipes[ri]

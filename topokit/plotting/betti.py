@@ -6,6 +6,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from .. import _checks
 from ._base import DIM_COLORS, RUN_COLORS, _BETA, _activation_color, _betti_str, _check_columns, _class_color, _class_name, _class_style
 from .diagrams import _check_diagrams, _diagram_range
 
@@ -276,8 +277,7 @@ def plot_betti_curves(diagrams, names: Optional[Sequence[str]] = None, scale: Op
     from ..topology import betti_curve
 
     diagrams, names = _check_diagrams(diagrams, names)
-    if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
-        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
+    ncols = _checks.integer(ncols, "ncols", minimum=1, fix="a number of panels per row")
     if truth is not None and len(truth) != len(diagrams):
         raise ValueError(f"got {len(truth)} truth tuples for {len(diagrams)} diagrams")
     if scale is not None and not (isinstance(scale, (int, float, np.number)) and np.isfinite(scale)):

@@ -5,6 +5,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .. import _checks
 from ._base import DIM_COLORS, RUN_COLORS, _PLOTLY_FONT, _PLOTLY_TEMPLATE
 
 __all__ = ["plot_diagrams_interactive", "plot_diagrams_grid"]
@@ -167,9 +168,8 @@ def plot_diagrams_grid(diagrams, layer_names: Optional[Sequence[str]] = None, nc
     from matplotlib.lines import Line2D
 
     diagrams, layer_names = _check_diagrams(diagrams, layer_names)
-    if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
-        raise ValueError(f"ncols must be a positive integer, got {ncols!r}")
-    ncols = min(int(ncols), len(diagrams))
+    ncols = _checks.integer(ncols, "ncols", minimum=1, fix="a number of panels per row")
+    ncols = min(ncols, len(diagrams))
     nrows = int(np.ceil(len(diagrams) / ncols))
     dims = sorted({int(v) for d in diagrams for v in d[:, 2]}) or [0]
     low, high, inf_level = _diagram_range(diagrams)
