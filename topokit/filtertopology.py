@@ -30,11 +30,11 @@ from __future__ import annotations
 import math
 from typing import Optional
 
-import numba
 import numpy as np
 import torch
 
 from . import _checks
+from ._jit import njit  # numba.njit, its cache=True kernels kept in topokit's cache folder
 
 __all__ = ["SCALE_K", "euclidean_betti", "knn_betti", "prepare", "layer_scale", "prepared_betti", "cubical_counts"]
 
@@ -65,7 +65,7 @@ def _distinct(cloud: np.ndarray, float32: bool = False) -> np.ndarray:
     return a[keep] if float32 and a.dtype == np.float32 else a[keep].astype(np.float64)
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _first_rows(w):
     """Mask of the first occurrence of every distinct row of an integer matrix."""
     n, m = w.shape
@@ -126,7 +126,7 @@ def _distances(cloud: np.ndarray, k: int = SCALE_K) -> tuple:
     return _distance_kernel(X @ X.T, row_norms(X, squared=True), int(k))
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _distance_kernel(G, xx, k):
     n = G.shape[0]
     D, row, kth, buffers = _row_space(n, k)
@@ -148,14 +148,14 @@ def _distance_kernel(G, xx, k):
     return D, kth
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _row_space(n, k):
     """Packed triangle, row and k-th outputs, and k-th work space for a row-by-row pass over n points."""
     return np.empty(n * (n - 1) // 2, np.float32), np.empty(n, np.float32), np.full(n, np.nan, np.float32), \
         _kth_buffers(n, k)
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _kth_buffers(n, k):
     """Work space of :func:`_kth_of_row` for rows of n values."""
     m0 = min(n, 64)
@@ -163,7 +163,7 @@ def _kth_buffers(n, k):
     return np.empty(k + 1, np.float32), np.empty(n, np.float32), np.empty(r + 1, np.float32), m0, r
 
 
-@numba.njit(cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _store_row(row, i, off, out, kth, k, buffers):
     """Row i's upper part into the packed triangle ``out`` from ``off``, its k-th smallest into kth[i]; next offset."""
     n = len(row)
@@ -175,7 +175,7 @@ def _store_row(row, i, off, out, kth, k, buffers):
     return off + n - 1 - i
 
 
-@numba.njit(cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _keep_smallest(buf, size, cap, v):
     """Insert v into the ascending buffer of the ``size`` smallest values seen (at most ``cap``); new size."""
     if size == cap:
@@ -192,7 +192,7 @@ def _keep_smallest(buf, size, cap, v):
     return size
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _kth_of_row(row, k, buf, cand, small, m0, r):
     """The k-th smallest value (0-based) of a row of more than k values.
 
@@ -286,7 +286,7 @@ def _flag_betti(M: np.ndarray, threshold) -> tuple:
     return (int(b0), int(np.count_nonzero(dgm[:, 1] > 1.0)))
 
 
-@numba.njit(cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _root(parent, a):
     while parent[a] != a:  # path halving
         parent[a] = parent[parent[a]]
@@ -294,7 +294,7 @@ def _root(parent, a):
     return a
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _flag_core(M, n, threshold):
     """Components and strong-collapse core of the graph ``M <= threshold`` on n vertices (M: upper triangle).
 
@@ -433,7 +433,7 @@ def prepare(cloud: np.ndarray, k: int = SCALE_K) -> dict:
     return {"X": X, "xx": xx, "D2": D2, "kth2": kth2, "c": 1.5 * (_gamma(X.shape[1], _U32) + 8 * _U32)}
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _squared_norms(X):
     n, d = X.shape
     out = np.empty(n)
@@ -446,7 +446,7 @@ def _squared_norms(X):
     return out
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _approx_kernel(G, xx, k):
     """Float32 squared distances (packed upper triangle) and every row's k-th smallest of them."""
     n = G.shape[0]
@@ -569,7 +569,7 @@ def _largest_d2(eps) -> float:
     return float(np.array([lo], np.int64).view(np.float64)[0])
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _certify(D2, xx, X, c, c64, T):
     """The graph "sklearn's squared distance <= T" as a packed uint8 triangle (0: edge, 2: none), and whether every pair was decided.
 
@@ -645,7 +645,7 @@ def knn_betti(cloud: np.ndarray) -> tuple:
     return _flag_betti(_hop_adjacency(ind, _KNN_HOPS), 0)
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _hop_adjacency(ind, hops):
     """Pairs within ``hops`` hops of the undirected graph of neighbour lists ``ind``.
 
@@ -707,7 +707,7 @@ def _hop_adjacency(ind, hops):
 # ----------------------------------------------------------------------------- "cubical"
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _radix_order(bits):
     """Stable ascending order of every row of float32 values given as their uint32 bits (LSD radix sort)."""
     m_count, n = bits.shape
@@ -742,7 +742,7 @@ def _radix_order(bits):
     return out
 
 
-@numba.njit(cache=True, inline="always")
+@njit(cache=True, inline="always")
 def _merge(parent, step, a, q):
     """Join root a's component with q's, the older root (entered first) staying root: (root, younger root or -1)."""
     b = _root(parent, q)
@@ -753,7 +753,7 @@ def _merge(parent, step, a, q):
     return old, young
 
 
-@numba.njit(cache=True)
+@njit(cache=True)
 def _cubical_union_find(f, order, h, w, noise):
     """Union-find persistence counts of maps ``f`` (m, h*w) given each row's ascending ``order``.
 
