@@ -512,3 +512,17 @@ def test_a_read_only_empty_folder_cannot_become_a_cache(tmp_path, monkeypatch):
     (tmp_path / "ro").mkdir()
     with pytest.raises(OSError, match="cannot be written.*Permission denied.*TOPOKIT_CACHE"):
         Cache(tmp_path / "ro")
+
+
+def test_default_folder_of_an_installed_copy_is_the_users_cache(tmp_path, monkeypatch):
+    """In a checkout the default is data/cache; installed (no project around the package), never site-packages."""
+    from topokit import cache as cache_module
+
+    monkeypatch.delenv("TOPOKIT_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_module.default_cache_dir() == cache_module.PROJECT_ROOT / "data" / "cache"
+    monkeypatch.setattr(cache_module, "PROJECT_ROOT", tmp_path / "site-packages")
+    assert cache_module.default_cache_dir() == tmp_path / "xdg" / "topokit"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_module.default_cache_dir() == tmp_path / "home" / ".cache" / "topokit"

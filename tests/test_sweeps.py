@@ -85,10 +85,10 @@ def test_recipes_are_documented_and_overridable():
     (lambda: sweeps.recipe("D-IV"), r"unknown dataset 'D-IV'; choose one of: D-I, D-II"),
     (lambda: sweeps.recipe("D-I", colour="red"), r"unknown option 'colour'.*accepts net parameters"),
     (lambda: sweeps.recipe("D-I", channels=(4,)), r"unknown option 'channels'"),
-    (lambda: sweeps.recipe("D-I", max_epochs=0), r"max_epochs \(the epoch cap\) must be a positive integer"),
-    (lambda: sweeps.recipe("D-I", target_accuracy=1.5), r"target_accuracy must be in \(0, 1\]"),
-    (lambda: sweeps.recipe("D-I", ladder=[0.9, 0]), r"ladder accuracy must be in \(0, 1\]"),
-    (lambda: sweeps.recipe("D-I", lr=-1), r"lr must be a positive number"),
+    (lambda: sweeps.recipe("D-I", max_epochs=0), r"max_epochs \(the epoch cap\) must be an integer in \[1, 1000000\]"),
+    (lambda: sweeps.recipe("D-I", target_accuracy=1.5), r"target_accuracy must be a finite number in \(0, 1\]"),
+    (lambda: sweeps.recipe("D-I", ladder=[0.9, 0]), r"ladder accuracy must be a finite number in \(0, 1\]"),
+    (lambda: sweeps.recipe("D-I", lr=-1), r"lr must be a finite number > 0"),
 ])
 def test_recipe_bad_values(call, match):
     with pytest.raises(ValueError, match=match):
@@ -273,10 +273,10 @@ def test_fit_ensemble_bad_input(call, match):
     (dict(datasets=[("D-I", ["n", 3])]), "a dataset entry must be a name or"),
     (dict(seeds=[]), "seeds is empty: no run would be trained; pass e.g. seeds=range"),
     (dict(seeds=5), r"pass e.g. range\(5\)"),
-    (dict(seeds=[0, -1]), "non-negative integers"),
-    (dict(max_epochs=0), r"max_epochs \(the epoch cap\) must be a positive integer, got 0; pass e.g."),
-    (dict(target_accuracy=0), r"target_accuracy must be in \(0, 1\], got 0"),
-    (dict(target_accuracy=1.01), r"target_accuracy must be in \(0, 1\]"),
+    (dict(seeds=[0, -1]), "each seed must be an integer >= 0"),
+    (dict(max_epochs=0), r"max_epochs \(the epoch cap\) must be an integer in \[1, 1000000\], got 0; pass e.g."),
+    (dict(target_accuracy=0), r"target_accuracy must be a finite number in \(0, 1\], got 0"),
+    (dict(target_accuracy=1.01), r"target_accuracy must be a finite number in \(0, 1\]"),
     (dict(datasets=[("D-I", {"in_dim": 3})]), r"expects input of shape \[n, 3\].*X has shape \(2000, 2\)"),
     (dict(ensemble=True, datasets=["digits"]), "ensemble=True needs an MLP"),
 ])
@@ -330,7 +330,7 @@ def test_record_topology_is_the_sweep_run_and_is_cached(tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(again.topology, rec.topology)
     x = torch.as_tensor(data.load("D-I", "test", n=300).X)
     assert torch.equal(again.model(x), rec.model(x))
-    with pytest.raises(ValueError, match="every must be a positive"):
+    with pytest.raises(ValueError, match="every must be an integer >= 1"):
         sweeps.record_topology("relu", TINY_DATA, 0, every=0, cache_dir=tmp_path)
 
 

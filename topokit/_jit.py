@@ -28,6 +28,17 @@ def numba_cache_dir() -> str:
     return os.path.join(os.fspath(default_cache_dir()), "numba")
 
 
+def _marked_root() -> None:
+    """Open (and so mark, when new) the topokit cache folder before numba writes into it.
+
+    Raises the cache's own error (a ``ValueError`` or ``OSError``) for a folder that is not a
+    topokit cache or cannot be written; the kernel is then compiled in memory.
+    """
+    from .cache import Cache
+
+    Cache()
+
+
 class _Locator(caching._SourceFileBackedLocatorMixin, caching._CacheLocator):
     """Kernels of one source file under :func:`numba_cache_dir`, resolved when they are compiled.
 
@@ -63,6 +74,7 @@ class _KernelCache(caching.FunctionCache):
 
     def _follow(self) -> None:
         path = self._impl.locator.get_cache_path()
+        _marked_root()
         if path != self._cache_path:  # TOPOKIT_CACHE changed since the last compile
             self._cache_path = path
             self._cache_file = caching.IndexDataCacheFile(
@@ -73,14 +85,14 @@ class _KernelCache(caching.FunctionCache):
         try:
             self._follow()
             return super().load_overload(sig, target_context)
-        except OSError:
+        except (OSError, ValueError):  # unwritable, or a folder that is not a topokit cache
             return None
 
     def save_overload(self, sig, data):
         try:
             self._follow()
             super().save_overload(sig, data)
-        except OSError:
+        except (OSError, ValueError):  # unwritable, or a folder that is not a topokit cache
             self.disable()
 
 

@@ -162,9 +162,16 @@ MISSING = _Missing()
 
 
 def default_cache_dir() -> Path:
-    """``$TOPOKIT_CACHE`` if set, else ``data/cache`` in the project."""
+    """``$TOPOKIT_CACHE`` if set; else ``data/cache`` in a source checkout of the project; else
+    (an installed copy, where the folder above the package is site-packages) the user's cache
+    folder, ``$XDG_CACHE_HOME/topokit`` or ``~/.cache/topokit``."""
     env = os.environ.get("TOPOKIT_CACHE", "").strip()
-    return Path(env).expanduser() if env else PROJECT_ROOT / "data" / "cache"
+    if env:
+        return Path(env).expanduser()
+    if (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "notebooks").is_dir():
+        return PROJECT_ROOT / "data" / "cache"
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "topokit"
 
 
 def _source(obj) -> str:
@@ -395,6 +402,10 @@ def _verify_entry(kind_dir: Path, name: str) -> tuple[int, Optional[str]]:
     return sum(s.st_size for s in sizes), None
 
 
+#: The sub-folder where topokit._jit keeps numba's compiled kernels (not a kind of entry).
+_NUMBA_DIR = "numba"
+
+
 def _legacy_problem(directory: Path, names: list[str]) -> Optional[str]:
     """None when an unmarked folder is a cache of a topokit that predates the marker, else why not."""
     foreign = []
@@ -402,6 +413,8 @@ def _legacy_problem(directory: Path, names: list[str]) -> Optional[str]:
         path = directory / name
         if name.startswith(".probe.") and (st := _lstat(path)) is not None and stat.S_ISREG(st.st_mode):
             continue  # an interrupted writability probe
+        if name == _NUMBA_DIR and _is_real_dir(path):
+            continue  # compiled kernels (topokit._jit) may have been saved before the marker existed
         if name not in KINDS or not _is_real_dir(path):
             foreign.append(name)
             continue

@@ -225,6 +225,13 @@ def _scale_of(kth: np.ndarray) -> float:
     return float("nan") if np.isnan(kth).any() else float(np.median(kth))
 
 
+def _check_cloud(cloud) -> np.ndarray:
+    """A non-empty, finite cloud with one row per point (float32 kept, anything else float64)."""
+    dtype = np.float32 if getattr(cloud, "dtype", None) == np.float32 else np.float64
+    a = _checks.finite_array(cloud, "cloud", dtype=dtype, fix="pass one row of coordinates per point")
+    return a.reshape(len(a), -1) if a.ndim != 2 else a
+
+
 def euclidean_betti(cloud, scale: float, distances: Optional[np.ndarray] = None) -> tuple:
     """(b0, b1) of the Euclidean Vietoris-Rips complex of a cloud at ``scale``, duplicates removed.
 
@@ -242,9 +249,10 @@ def euclidean_betti(cloud, scale: float, distances: Optional[np.ndarray] = None)
         The float32 distance matrix (n, n) of the *distinct* points, if already computed (its
         upper triangle is read).
     """
+    scale = _checks.real(scale, "scale", minimum=0, include_min=False, fix="a Vietoris-Rips radius")
     if distances is None:
         T = _largest_d2(scale)  # a bad scale fails here, before any distance is computed
-        cloud = np.asarray(cloud)
+        cloud = _check_cloud(cloud)
         return prepared_betti(prepare(_distinct(cloud.reshape(len(cloud), -1), float32=True)), scale, T)
     distances = np.asarray(distances, dtype=np.float32)
     return _betti_at(distances[np.triu_indices(len(distances), 1)], np.float32(scale))
@@ -639,6 +647,7 @@ def knn_betti(cloud: np.ndarray) -> tuple:
     """
     from sklearn.neighbors import NearestNeighbors
 
+    cloud = _check_cloud(cloud)
     if len(cloud) <= _KNN_K:
         return (1, 0)
     ind = NearestNeighbors(n_neighbors=_KNN_K).fit(cloud).kneighbors(cloud, return_distance=False)

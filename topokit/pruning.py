@@ -415,6 +415,7 @@ def filter_scores(model, X, y, method: str = "betti", scale: Optional[float] = N
     if n_jobs == 0:
         raise _checks.InvalidParameterError("n_jobs must not be 0; pass a number of workers, or -1 for all cores")
     info: dict = {}
+    X, y = _check_images(model, X, y)  # every method is given images: refuse bad ones even if unread
     if method == "l1":
         out = {name: conv.weight.detach().abs().sum(dim=(1, 2, 3)).cpu().double().numpy() for name, _, conv in convs}
         return (out, info) if details else out
@@ -423,7 +424,6 @@ def filter_scores(model, X, y, method: str = "betti", scale: Optional[float] = N
                for i, (name, _, conv) in enumerate(convs)}
         return (out, info) if details else out
 
-    X, y = _check_images(model, X, y)
     labels = np.unique(y)
     idx = subsample(y, n_images, seed)
     X, y = X[idx], y[idx]
