@@ -268,8 +268,8 @@ def test_training_fit_ensemble_seeds(seeds):
 
 
 @given(st.sampled_from(["max_epochs", "lr", "target_accuracy", "on_diverge", "exact"]).flatmap(
-    lambda p: st.tuples(st.just(p), {"on_diverge": bad_name(["raise", "censor"]),
-                                     "exact": st.one_of(st.integers(), _junk)}.get(p) or _FIT_BAD[p])))
+    lambda p: st.tuples(st.just(p), {**_FIT_BAD, "on_diverge": bad_name(["raise", "censor"]),
+                                     "exact": st.one_of(st.integers(), _junk)}[p])))
 def test_training_fit_ensemble_options(param_value):
     param, value = param_value
     refuses(lambda: training.fit_ensemble([_mlp(), _mlp()], _X, _Y, [0, 1], max_epochs=2, **{param: value}))
