@@ -63,6 +63,7 @@ from . import activations as _activations
 from . import data as _data
 from . import models as _models
 from . import parallel as _parallel
+from . import reproducibility as _reproducibility
 from . import stats as _stats
 from . import training as _training
 from .cache import MISSING, Cache, code_version, make_key
@@ -436,7 +437,8 @@ def _code() -> str:
 def _run_config(r: Recipe, activation: str, seed: int, trainer: str, device: str) -> dict:
     cfg = r.config()
     cfg["net"] = dict(cfg["net"], activation=activation)
-    return _jsonable({**cfg, "seed": seed, "trainer": trainer, "device": device})
+    numerics = {k: v for k, v in _reproducibility.settings().items() if k != "machine"} if device == "cpu" else {}
+    return _jsonable({**cfg, "seed": seed, "trainer": trainer, "device": device, "numerics": numerics})
 
 
 def _config_id(r: Recipe, trainer: str, device: str) -> str:

@@ -25,6 +25,7 @@ from torch import nn
 from . import _checks
 from .data import validate_xy
 from .fileio import progress_enabled
+from .reproducibility import deterministic
 
 __all__ = ["FitResult", "fit", "fit_ensemble", "check_input_shape", "predict", "accuracy", "resolve_device"]
 
@@ -213,10 +214,11 @@ def fit(
     threads_before = torch.get_num_threads()
     torch.set_num_threads(num_threads)
     try:
-        return _fit(model, X, y, X_test, y_test, dev, max_epochs=max_epochs, lr=lr, batch_size=batch_size,
-                    lr_decay=lr_decay, decay_steps=decay_steps, weight_decay=weight_decay,
-                    target_accuracy=target_accuracy, stop_at_target=stop_at_target, seed=seed,
-                    callback=callback, progress=progress)
+        with deterministic():  # convolutions through MKL, pinned across CPUs (topokit.reproducibility)
+            return _fit(model, X, y, X_test, y_test, dev, max_epochs=max_epochs, lr=lr, batch_size=batch_size,
+                        lr_decay=lr_decay, decay_steps=decay_steps, weight_decay=weight_decay,
+                        target_accuracy=target_accuracy, stop_at_target=stop_at_target, seed=seed,
+                        callback=callback, progress=progress)
     finally:
         torch.set_num_threads(threads_before)
 
@@ -511,15 +513,16 @@ def fit_ensemble(
     _checks.choice(on_diverge, "on_diverge", ("raise", "censor"))
     check_input_shape(models[0], X)
     dev = resolve_device(device)
-    if num_threads is None or int(num_threads) < 1:
-        raise ValueError(f"num_threads must be a positive integer, got {num_threads}")
+    num_threads = _checks.integer(num_threads, "num_threads", minimum=1, fix="e.g. num_threads=1")
     threads_before = torch.get_num_threads()
-    torch.set_num_threads(int(num_threads))
+    torch.set_num_threads(num_threads)
     try:
-        return _fit_ensemble(models, X, y, seeds, dev, max_epochs=int(max_epochs), lr=lr, batch_size=batch_size,
-                             lr_decay=lr_decay, decay_steps=int(decay_steps), weight_decay=weight_decay,
-                             target_accuracy=target_accuracy, stop_at_target=stop_at_target, progress=progress,
-                             exact=exact, on_diverge=on_diverge, on_member_done=on_member_done)
+        with deterministic():
+            return _fit_ensemble(models, X, y, seeds, dev, max_epochs=int(max_epochs), lr=lr, batch_size=batch_size,
+                                 lr_decay=lr_decay, decay_steps=int(decay_steps), weight_decay=weight_decay,
+                                 target_accuracy=target_accuracy, stop_at_target=stop_at_target,
+                                 progress=progress, exact=exact, on_diverge=on_diverge,
+                                 on_member_done=on_member_done)
     finally:
         torch.set_num_threads(threads_before)
 
