@@ -93,6 +93,8 @@ _STALE_SECONDS = 3600  # a temporary folder older than this is left over from an
 #: :func:`register_kind`.
 KINDS: dict[str, str] = {
     "claim": "a notebook's measured outcome of one claim of the paper (topokit.report)",
+    "ladder-run": "one evaluation run of a tuned recipe on a rung of the Betti ladder (topokit.studies.ladder)",
+    "ladder-trial": "one search trial's run on a rung of the Betti ladder (topokit.studies.ladder)",
     "layer-betti": "per-layer Betti numbers of one trained net (notebook 02)",
     "prune-curves": "accuracy after pruning, per method and fraction (topokit.pruning.study)",
     "prune-model": "a CNN trained for the pruning study, as architecture and state dict",

@@ -118,5 +118,9 @@ def deterministic():
     """oneDNN off (convolutions through MKL, pinned by ``MKL_CBWR``) inside the block, restored after."""
     import torch
 
-    with torch.backends.mkldnn.flags(enabled=False):
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False  # only this flag: flags() also touches TF32 and warns
+    try:
         yield
+    finally:
+        torch.backends.mkldnn.enabled = before
