@@ -314,6 +314,15 @@ def test_untraceable_model_works_with_names_and_types_but_not_nodes(points):
     with pytest.raises(ValueError, match=r"'tanh' is not a module name.*could not trace it \(TraceError: .*\).*"
                                          r"module names"):
         layers.resolve(net, "tanh")
+    with torch.no_grad():
+        eq(layers.capture(net, points, "output")["output"], net(points))
+
+    class Twice(Untraceable):
+        def forward(self, x):
+            return self.fc2(self.act(self.act(self.fc1(x))) if x.sum() > 0 else x)
+
+    with pytest.raises(ValueError, match="module 'act' ran 2 times in one forward pass"):
+        layers.capture(Twice(), points.abs(), ["act"])
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 import torch
@@ -475,7 +475,12 @@ def check_input(model, X, name: str = "X") -> None:
     from .training import _expected_input
 
     model = _check_model(model)
-    sample = _as_batch(X)[:1].to(_device(model))
+    if not isinstance(X, (torch.Tensor, np.ndarray)):
+        X = np.asarray(X)
+    shape = tuple(X.shape)
+    if not shape or shape[0] == 0:
+        raise InvalidParameterError(f"{name} must hold at least one sample, got shape {shape}")
+    sample = _as_batch(X[:1]).to(_device(model))
     was_training = model.training
     model.eval()
     try:
@@ -483,9 +488,10 @@ def check_input(model, X, name: str = "X") -> None:
             model(sample)
     except (RuntimeError, ValueError, IndexError) as exc:
         lines = str(exc).strip().splitlines()
+        said = lines[0] if lines else type(exc).__name__
         raise ValueError(
-            f"the model rejects inputs of shape {tuple(_as_batch(X).shape)} ({name}): it expects "
-            f"{_expected_input(model)}; pass {name} with that shape. torch said: {lines[0] if lines else exc!r}"
+            f"the model rejects inputs of shape {shape} ({name}): it expects "
+            f"{_expected_input(model)}; pass {name} with that shape. torch said: {said}"
         ) from None
     finally:
         model.train(was_training)
@@ -620,7 +626,8 @@ def capture(model, X, refs, batch_size: int = 4096, *, max_memory_bytes: Optiona
             if calls.get(target, 0) != 1:
                 raise ValueError(
                     f"module {target!r} ran {calls.get(target, 0)} times in one forward pass, so its output is "
-                    "not one layer; choose a module that runs once, or the calls' graph nodes (topokit.layers.available)")
+                    "not one layer; choose a module that runs once, or its calls' graph nodes "
+                    "(topokit.layers.available(model) lists them)")
         if node_names:
             out, extra = out
             for node_name, value in zip(node_names, extra):
