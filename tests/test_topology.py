@@ -18,6 +18,7 @@ from topokit.topology import (
     knn_graph,
     layer_betti,
     layer_diagrams,
+    layer_names,
     layer_outputs,
     persistence_diagram,
 )
@@ -72,7 +73,7 @@ def noisy_annuli(n, seed, centres=((0, 0), (3, 0))):
 @pytest.mark.parametrize("k", [6, 8])
 def test_betti_numbers_of_known_shapes(name, k):
     X, max_dim, truth, _ = SHAPES[name]
-    assert betti_numbers(X, k=k, scale=2, max_dim=max_dim) == truth
+    assert betti_numbers(X, k=k, hops=2, max_dim=max_dim) == truth
 
 
 @pytest.mark.parametrize("name", SHAPES)
@@ -88,26 +89,26 @@ def test_euclidean_diagram_of_known_shapes(name):
 def test_duplicates_are_removed_and_k_counts_the_point_itself():
     X = circle(12)  # regular 12-gon: the 2 nearest others are the two neighbours
     # k=3 (self + 2): the cycle graph C12; at scale 1 it is a circle
-    assert betti_numbers(X, k=3, scale=1) == (1, 1)
+    assert betti_numbers(X, k=3, hops=1) == (1, 1)
     # k=2 (self + 1) would be a perfect matching... of a regular polygon, ties broken by sklearn
-    assert betti_numbers(X, k=2, scale=1)[0] >= 4
+    assert betti_numbers(X, k=2, hops=1)[0] >= 4
     # copies of every point change nothing
-    assert betti_numbers(np.r_[X, X, X], k=3, scale=1) == (1, 1)
+    assert betti_numbers(np.r_[X, X, X], k=3, hops=1) == (1, 1)
 
 
 def test_bar_dying_exactly_at_scale_is_dead():
     # regular pentagon, k=3: the 5-cycle; its H1 bar is born at hop 1 and dies at hop 2
     # (at hop 2 all pairs are joined and the complex is a full simplex)
     P = circle(5)
-    assert betti_numbers(P, k=3, scale=1) == (1, 1)
-    assert betti_numbers(P, k=3, scale=1.5) == (1, 1)
-    assert betti_numbers(P, k=3, scale=2) == (1, 0)
+    assert betti_numbers(P, k=3, hops=1) == (1, 1)
+    assert betti_numbers(P, k=3, hops=1.5) == (1, 1)
+    assert betti_numbers(P, k=3, hops=2) == (1, 0)
     # hexagon, k=3: hop <= 2 joins all but opposite vertices: the octahedron, a 2-sphere
     H = circle(6)
-    assert betti_numbers(H, k=3, scale=1, max_dim=2) == (1, 1, 0)
-    assert betti_numbers(H, k=3, scale=2, max_dim=2) == (1, 0, 1)
-    assert betti_numbers(H, k=3, scale=3, max_dim=2) == (1, 0, 0)
-    assert betti_numbers(H, k=3, scale=0.5, max_dim=2) == (6, 0, 0)
+    assert betti_numbers(H, k=3, hops=1, max_dim=2) == (1, 1, 0)
+    assert betti_numbers(H, k=3, hops=2, max_dim=2) == (1, 0, 1)
+    assert betti_numbers(H, k=3, hops=3, max_dim=2) == (1, 0, 0)
+    assert betti_numbers(H, k=3, hops=0.5, max_dim=2) == (6, 0, 0)
 
 
 def test_hop_distances_match_shortest_paths():
@@ -132,7 +133,7 @@ def test_D_I_training_split_known_betti():
     d = data.load("D-I", split="train")
     assert len(d.X) == 7800
     for label, truth in d.betti.items():
-        assert betti_numbers(d.X[d.y == label], k=DEFAULT_K["D-I"], scale=2) == truth[:2]
+        assert betti_numbers(d.X[d.y == label], k=DEFAULT_K["D-I"], hops=2) == truth[:2]
 
 
 @pytest.mark.slow
@@ -142,7 +143,7 @@ def test_3d_training_splits_known_betti(name):
     d = data.load(name, split="train")
     for label, truth in d.betti.items():
         t = time.perf_counter()
-        got = betti_numbers(d.X[d.y == label], k=DEFAULT_K[name], scale=2, max_dim=2)
+        got = betti_numbers(d.X[d.y == label], k=DEFAULT_K[name], hops=2, max_dim=2)
         print(f"{name} train label {label}: {got} in {time.perf_counter() - t:.1f} s")
         assert got == truth
 
@@ -228,7 +229,7 @@ def test_fast_betti_agrees_with_slow_paths(seed, k):
     slow = _slow_betti(X, k, scales, max_dim=1)
     giotto = _giotto_betti(X, k, scales, max_dim=1)
     geo = persistence_diagram(X, max_dim=1, metric="knn-geodesic", k=k)
-    fast = {s: betti_numbers(X, k=k, scale=s, max_dim=1) for s in scales}
+    fast = {s: betti_numbers(X, k=k, hops=s, max_dim=1) for s in scales}
     assert fast == slow == giotto == {s: betti_from_diagram(geo, s) for s in scales}
     assert len({v for v in fast.values()}) > 1  # the scales really differ
 
@@ -238,7 +239,7 @@ def test_fast_betti_agrees_with_slow_path_in_dim_2():
     X = np.r_[sphere(250), 3 + sphere(200) * 0.8, rng.normal(size=(20, 3)) * 0.3]
     scales = (1, 2, 3)
     slow = _slow_betti(X, 6, scales, max_dim=2, thresh=3)  # full H2 filtration takes minutes
-    fast = {s: betti_numbers(X, k=6, scale=s, max_dim=2) for s in scales}
+    fast = {s: betti_numbers(X, k=6, hops=s, max_dim=2) for s in scales}
     assert fast == slow
     assert fast[2][2] >= 2
 
@@ -348,11 +349,19 @@ class Opaque(nn.Module):
         return self.fc(x) + x
 
 
-def test_unhookable_model_raises():
-    with pytest.raises(ValueError, match="cannot be hooked.*topokit.models.*nn.Sequential"):
-        layer_outputs(Opaque(), np.zeros((3, 2)))
-    with pytest.raises(ValueError, match="cannot be hooked"):
-        layer_betti(Opaque(), np.zeros((30, 2)), np.zeros(30))
+def test_any_module_is_accepted_and_non_modules_are_refused():
+    """A model that is neither a LayeredNet nor an nn.Sequential (refused before issue 14) now
+    gets "auto": no activation, so just its output."""
+    net = Opaque()
+    X = np.random.default_rng(0).normal(size=(6, 2)).astype(np.float32)
+    outs = layer_outputs(net, X)
+    assert layer_names(net) == ["input", "output"] and len(outs) == 2
+    with torch.no_grad():
+        np.testing.assert_array_equal(outs[1], net(torch.from_numpy(X)).numpy())
+    with pytest.raises(ValueError, match="model must be a torch.nn.Module"):
+        layer_outputs(lambda x: x, X)
+    with pytest.raises(ValueError, match="model must be a torch.nn.Module"):
+        layer_betti("net", np.zeros((30, 2)), np.zeros(30))
 
 
 # ----------------------------------------------------------------------------- layer_betti
@@ -387,7 +396,7 @@ def test_layer_diagrams_agree_with_layer_betti_and_handle_collapse():
         net.blocks[2][0].weight.zero_()
         net.blocks[2][0].bias.fill_(1.0)
     dgms = layer_diagrams(net, d.X, d.y, k=14, max_edge_length=4, n_jobs=2)
-    table = layer_betti(net, d.X, d.y, k=14, scale=2, n_jobs=2)
+    table = layer_betti(net, d.X, d.y, k=14, hops=2, n_jobs=2)
     assert sorted(dgms) == [0, 1] and all(len(v) == 5 for v in dgms.values())
     for label, per_layer in dgms.items():
         for layer, dgm in enumerate(per_layer):
@@ -455,10 +464,10 @@ def test_nan_activations_name_the_layer():
         betti_numbers(np.r_[circle(), [[np.nan, 0.0]]], k=5)
 
 
-@pytest.mark.parametrize("scale", [0, -1, np.inf, np.nan])
-def test_bad_scale(scale):
-    with pytest.raises(ValueError, match=r"scale \(hops\) must be a finite number > 0"):
-        betti_numbers(circle(), k=5, scale=scale)
+@pytest.mark.parametrize("hops", [0, -1, np.inf, np.nan])
+def test_bad_hops(hops):
+    with pytest.raises(ValueError, match=r"hops must be a finite number > 0.*hops=2"):
+        betti_numbers(circle(), k=5, hops=hops)
 
 
 def test_max_dim_beyond_point_count():

@@ -12,22 +12,23 @@ under the first ``l`` layers of a net -- as follows.
    (so each point gets ``k - 1`` other neighbours) and ties are broken as scikit-learn
    breaks them. The graph is made undirected (an edge if either point lists the other).
 3. The distance between two points is the hop count of a shortest path in that graph.
-4. Homology is that of the Vietoris-Rips complex at a fixed scale: the flag complex of the
-   graph "hop distance <= scale". Naitzat's ``epsilon = 2.5`` on integer hops is hop
-   distance <= 2, our default ``scale=2``. Their defaults are k = 14 for D-I and k = 35 for
-   D-II and D-III (:data:`DEFAULT_K`).
+4. Homology is that of the Vietoris-Rips complex at a fixed number of hops: the flag complex
+   of the graph "hop distance <= hops". Naitzat's ``epsilon = 2.5`` on integer hops is hop
+   distance <= 2, our default ``hops=2``. Their defaults are k = 14 for D-I and k = 35 for
+   D-II and D-III (:data:`DEFAULT_K`). (``hops`` was called ``scale`` before; ``scale=`` still
+   works, with a ``DeprecationWarning``.)
 5. All of this is done **per class**; the topological complexity of a class at a layer is
    ``omega = b0 + b1 + ...``.
 
 Fast computation
 ----------------
-Nothing dense is built. Hop distances up to ``scale`` come from sparse boolean matrix
+Nothing dense is built. Hop distances up to ``hops`` come from sparse boolean matrix
 products (``R_h = R_{h-1} (A + I)``, the points within ``h`` hops), which is much cheaper
 than all-pairs shortest paths. ``b0`` is the number of connected components of the kNN
-graph (the same for every scale >= 1). Higher Betti numbers come from giotto-ph's
+graph (the same for every ``hops >= 1``). Higher Betti numbers come from giotto-ph's
 ``ripser_parallel`` run on the sparse upper triangle of the hop matrix (absent entries mean
-"no edge", the diagonal is left out so every vertex is born at 0), thresholded at the scale.
-A bar counts at scale ``s`` when ``birth <= s < death``: at filtration value ``s`` the
+"no edge", the diagonal is left out so every vertex is born at 0), thresholded at ``hops``.
+A bar counts at ``hops = s`` when ``birth <= s < death``: at filtration value ``s`` the
 complex holds every simplex of diameter ``<= s``, so a bar dying exactly at ``s`` is dead.
 Edge collapse (giotto-ph ``collapse_edges``) is switched on for ``max_dim >= 2`` only: it
 costs more than it saves for H1 and saves ~4x for H2. Clouds (layers x classes) run in
@@ -35,11 +36,21 @@ parallel with joblib, one thread each.
 
 :func:`persistence_diagram` gives full (or thresholded) diagrams with giotto-tda, for
 Euclidean clouds or the kNN-geodesic hop matrix; :func:`betti_from_diagram` and
-:func:`betti_curve` read them with the same ``birth <= t < death`` convention.
+:func:`betti_curve` read them with the same ``birth <= t < death`` convention (``t`` is any
+filtration value: hops for kNN-geodesic diagrams, a radius for Euclidean ones).
+
+Layers
+------
+:func:`layer_outputs`, :func:`layer_betti` and :func:`layer_diagrams` work on any
+``nn.Module``; ``layers=`` chooses the layers (module names, :mod:`torch.fx` graph node names,
+module types or ``"auto"``, see :mod:`topokit.layers`). The default ``layers=None`` is a
+:class:`topokit.models.LayeredNet`'s blocks (named by its ``layer_names``), an ``nn.Sequential``'s
+children (``"layer1"``, ``"layer2"``, ...) and ``"auto"`` for any other model.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Sequence
 
 import numpy as np
@@ -52,6 +63,7 @@ from sklearn.neighbors import NearestNeighbors
 from torch import nn
 
 from . import _checks
+from . import layers as _layers
 
 __all__ = [
     "DEFAULT_K",
@@ -69,7 +81,7 @@ __all__ = [
     "betti_callback",
 ]
 
-#: Naitzat et al.'s k (counting the point itself) per data set; the scale is 2 hops for all.
+#: Naitzat et al.'s k (counting the point itself) per data set; ``hops=2`` for all.
 DEFAULT_K = {"D-I": 14, "D-II": 35, "D-III": 35}
 
 _METRICS = ("euclidean", "knn-geodesic", "precomputed")
@@ -78,82 +90,78 @@ _METRICS = ("euclidean", "knn-geodesic", "precomputed")
 # ----------------------------------------------------------------------------- layer outputs
 
 
-def _hookable_blocks(model) -> list:
-    from .models import LayeredNet
+def _layer_refs(model, layers) -> list:
+    """The chosen layers (:class:`topokit.layers.LayerRef`); ``None`` keeps the historical choice."""
+    if layers is None:
+        if not isinstance(model, nn.Module):
+            raise _checks.InvalidParameterError(
+                f"model must be a torch.nn.Module, got {type(model).__name__}; pass the network itself")
+        from .models import LayeredNet
 
-    if isinstance(model, LayeredNet):
-        return list(model.blocks)
-    if isinstance(model, nn.Sequential):
-        return list(model.children())
-    raise ValueError(
-        f"a {type(model).__name__} cannot be hooked layer by layer: its forward pass may not "
-        "run its submodules in order; build it with topokit.models or pass an nn.Sequential"
-    )
+        if isinstance(model, LayeredNet):
+            return [_layers.LayerRef(name, "module", f"blocks.{i}") for i, name in enumerate(model.layer_names)]
+        if isinstance(model, nn.Sequential):
+            return [_layers.LayerRef(f"layer{i + 1}", "module", name)
+                    for i, (name, _) in enumerate(model.named_children())]
+        layers = "auto"
+    return _layers.resolve(model, layers)
 
 
-def layer_names(model) -> list[str]:
+def layer_names(model, layers=None) -> list[str]:
     """Names of the outputs :func:`layer_outputs` returns: ``"input"``, then one per layer.
 
     Parameters
     ----------
-    model : LayeredNet or nn.Sequential
-        A :class:`topokit.models.LayeredNet` gives its ``layer_names``; an
-        ``nn.Sequential`` gives ``"layer1"``, ``"layer2"``, ...
+    model : nn.Module
+        Any PyTorch model.
+    layers : None, "auto", str, nn.Module type or list of them, default None
+        The layers (see :mod:`topokit.layers`). ``None``: a
+        :class:`topokit.models.LayeredNet`'s ``layer_names``; ``"layer1"``, ``"layer2"``, ... for
+        the children of an ``nn.Sequential``; the names ``"auto"`` chooses for any other model.
     """
-    blocks = _hookable_blocks(model)
-    names = list(getattr(model, "layer_names", None) or [f"layer{i + 1}" for i in range(len(blocks))])
-    return ["input"] + names
+    return ["input"] + [r.name for r in _layer_refs(model, layers)]
 
 
-def layer_outputs(model, X, batch_size: int = 4096) -> list[np.ndarray]:
-    """Activations of every layer of ``model`` on ``X``, input first and logits last.
+def layer_outputs(model, X, batch_size: int = 4096, layers=None, *,
+                  max_memory_bytes: int | None = None) -> list[np.ndarray]:
+    """Activations of the chosen layers of ``model`` on ``X``, input first.
 
-    Forward hooks on ``model.blocks`` (a :class:`topokit.models.LayeredNet`) or on the
-    children of an ``nn.Sequential`` record each block's output. Runs in batches under
-    ``torch.no_grad()`` with the model in eval mode (its training mode is restored after),
-    on the device of the model's parameters.
+    The model runs once over ``X`` in batches under ``torch.no_grad()`` in eval mode (its
+    training mode is restored after), on the device of its parameters; see
+    :func:`topokit.layers.capture`. Module outputs are read with forward hooks, graph nodes from
+    the model's :mod:`torch.fx` graph, with the values of the original forward.
 
     Parameters
     ----------
-    model : LayeredNet or nn.Sequential
-        The network. Any other module raises ``ValueError``.
+    model : nn.Module
+        Any PyTorch model (a :class:`topokit.models.LayeredNet`, an ``nn.Sequential``, your own).
     X : array-like or torch.Tensor, shape (n, ...)
-        Inputs; converted to float32.
+        Inputs; converted to float32. One sample runs first: a shape the model rejects is
+        reported with the shape it expects.
     batch_size : int, default 4096
         Points per forward pass.
+    layers : None, "auto", str, nn.Module type or list of them, default None
+        The layers (see :func:`layer_names`, :func:`topokit.layers.resolve`): module names,
+        graph node names, module types or ``"auto"``. ``None``: a ``LayeredNet``'s blocks (input
+        side first, logits last), an ``nn.Sequential``'s children, ``"auto"`` otherwise.
+    max_memory_bytes : int, optional
+        Budget for the recorded outputs; default half the free memory.
 
     Returns
     -------
     list of np.ndarray
-        ``len(model.blocks) + 1`` float32 arrays: ``X`` itself, then each block's output
-        (e.g. 4-D ``(n, C, H, W)`` arrays for conv blocks).
+        One float32 array per layer plus one: ``X`` itself, then each chosen layer's output
+        (e.g. 4-D ``(n, C, H, W)`` arrays for conv blocks), in the order of :func:`layer_names`.
     """
-    blocks = _hookable_blocks(model)
-    batch_size = _checks.integer(batch_size, "batch_size", minimum=1, fix="e.g. batch_size=4096")
-    param = next(iter(model.parameters()), None)
-    device = param.device if param is not None else torch.device("cpu")
+    refs = _layer_refs(model, layers)
+    return _outputs(model, X, refs, batch_size, max_memory_bytes)
+
+
+def _outputs(model, X, refs, batch_size, max_memory_bytes=None) -> list[np.ndarray]:
     X = torch.as_tensor(X).float()
-    outs: list[list[np.ndarray]] = [[] for _ in blocks]
-
-    def recorder(i):
-        def hook(_module, _inputs, output):
-            outs[i].append(output.detach().float().cpu().numpy())
-
-        return hook
-
-    handles = [b.register_forward_hook(recorder(i)) for i, b in enumerate(blocks)]
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, len(X), batch_size):
-                model(X[start:start + batch_size].to(device))
-    finally:
-        for h in handles:
-            h.remove()
-        model.train(was_training)
+    captured = _layers.capture(model, X, refs, batch_size, max_memory_bytes=max_memory_bytes)
     first = X.cpu().numpy().astype(np.float32, copy=False)
-    return [first] + [np.concatenate(o, axis=0) if o else np.empty((0,), np.float32) for o in outs]
+    return [first] + [captured[r.name] for r in refs]
 
 
 # ----------------------------------------------------------------------------- validation
@@ -164,9 +172,31 @@ def _check_k(k) -> int:
                            fix=f"Naitzat et al. use {DEFAULT_K}")
 
 
-def _check_scale(scale) -> float:
-    return _checks.real(scale, "scale (hops)", minimum=0, include_min=False,
-                        fix="Naitzat's epsilon = 2.5 is scale=2 (hop distance <= 2)")
+class _DefaultHops(float):
+    """The default ``hops=2``, told apart from a ``hops=2`` the caller passed."""
+
+    def __repr__(self) -> str:
+        return "2"
+
+
+_HOPS = _DefaultHops(2)
+
+
+def _check_hops(hops, name: str = "hops") -> float:
+    return _checks.real(hops, name, minimum=0, include_min=False,
+                        fix="a number of hops in the kNN graph; Naitzat's epsilon = 2.5 is hops=2 (hop distance <= 2)")
+
+
+def _hops_arg(hops, scale, stacklevel: int = 3) -> float:
+    """``hops``, or the deprecated ``scale=`` (with a DeprecationWarning); both at once is an error."""
+    if scale is None:
+        return _check_hops(hops)
+    if hops is not _HOPS:
+        raise _checks.InvalidParameterError(
+            f"pass hops= only, not both hops={hops!r} and scale={scale!r}: scale= is the deprecated old name of hops=")
+    warnings.warn("topology's scale= is now called hops= (a number of hops in the kNN graph); "
+                  "use hops=, scale= will be removed", DeprecationWarning, stacklevel=stacklevel)
+    return _check_hops(scale, "scale (now hops)")
 
 
 def _check_max_dim(max_dim) -> int:
@@ -278,30 +308,31 @@ def hop_distances(A: sp.spmatrix, hops: int) -> sp.csr_matrix:
     return D.astype(np.float32)
 
 
-def _betti_distinct(X: np.ndarray, k: int, scale: float, max_dim: int, max_memory_bytes=None) -> tuple:
+def _betti_distinct(X: np.ndarray, k: int, hops: float, max_dim: int, max_memory_bytes=None) -> tuple:
     """Betti numbers of a cloud of distinct, finite points (no validation)."""
     from gph import ripser_parallel
 
     A = knn_graph(X, k)
-    hops = int(math.floor(scale))
-    b0 = connected_components(A, directed=False)[0] if hops >= 1 else len(X)
-    if max_dim == 0 or hops == 0:
+    whole = int(math.floor(hops))  # hop distances are integers
+    b0 = connected_components(A, directed=False)[0] if whole >= 1 else len(X)
+    if max_dim == 0 or whole == 0:
         return (int(b0),) + (0,) * max_dim
-    _check_memory(_sparse_hop_bytes(A, hops), f"the {hops}-hop distance matrix of {len(X)} points", max_memory_bytes)
-    D = hop_distances(A, hops)
+    _check_memory(_sparse_hop_bytes(A, whole), f"the {whole}-hop distance matrix of {len(X)} points", max_memory_bytes)
+    D = hop_distances(A, whole)
     # Edge collapse costs more than it saves for H1 but is ~4x faster for H2 (D-III).
     dgms = ripser_parallel(
-        D, maxdim=max_dim, thresh=float(hops), metric="precomputed", collapse_edges=max_dim >= 2, n_threads=1
+        D, maxdim=max_dim, thresh=float(whole), metric="precomputed", collapse_edges=max_dim >= 2, n_threads=1
     )["dgms"]
-    higher = tuple(int(np.count_nonzero((d[:, 0] <= scale) & (d[:, 1] > scale))) for d in dgms[1:])
+    higher = tuple(int(np.count_nonzero((d[:, 0] <= hops) & (d[:, 1] > hops))) for d in dgms[1:])
     return (int(b0),) + higher
 
 
-def betti_numbers(points, k: int = 14, scale: float = 2, max_dim: int = 1, *, max_memory_bytes: int | None = None) -> tuple:
-    """Betti numbers of a point cloud at a fixed kNN-geodesic scale (Naitzat et al.).
+def betti_numbers(points, k: int = 14, hops: float = _HOPS, max_dim: int = 1, *, scale: float | None = None,
+                  max_memory_bytes: int | None = None) -> tuple:
+    """Betti numbers of a point cloud at a fixed number of kNN-graph hops (Naitzat et al.).
 
     Duplicates are removed, the kNN graph is built with k counting the point itself, and the
-    homology of the Vietoris-Rips complex of hop distance ``<= scale`` is returned. See the
+    homology of the Vietoris-Rips complex of hop distance ``<= hops`` is returned. See the
     module docstring.
 
     Parameters
@@ -310,10 +341,13 @@ def betti_numbers(points, k: int = 14, scale: float = 2, max_dim: int = 1, *, ma
         One class's point cloud.
     k : int, default 14
         Neighbours counting the point itself (:data:`DEFAULT_K`: 14 for D-I, 35 for D-II/D-III).
-    scale : float, default 2
-        Hop scale; hop distances are integers, so ``scale=2`` and Naitzat's 2.5 agree.
+    hops : float, default 2
+        Number of hops in the kNN graph (> 0); hop distances are integers, so ``hops=2`` and
+        Naitzat's ``epsilon = 2.5`` agree.
     max_dim : int, default 1
         Largest homology dimension.
+    scale : float, optional
+        Deprecated old name of ``hops`` (a ``DeprecationWarning``; passing both is an error).
     max_memory_bytes : int, optional
         Memory budget for the sparse hop matrices; default half the free memory.
 
@@ -325,12 +359,12 @@ def betti_numbers(points, k: int = 14, scale: float = 2, max_dim: int = 1, *, ma
     Raises
     ------
     ValueError
-        NaN/inf points, too few distinct points for k or max_dim, scale <= 0, too much memory.
+        NaN/inf points, too few distinct points for k or max_dim, hops <= 0, too much memory.
     """
-    k, scale, max_dim = _check_k(k), _check_scale(scale), _check_max_dim(max_dim)
+    k, hops, max_dim = _check_k(k), _hops_arg(hops, scale), _check_max_dim(max_dim)
     X = np.unique(_as_cloud(points), axis=0)
     _check_count(len(X), k, max_dim)
-    return _betti_distinct(X, k, scale, max_dim, max_memory_bytes)
+    return _betti_distinct(X, k, hops, max_dim, max_memory_bytes)
 
 
 # ----------------------------------------------------------------------------- diagrams
@@ -478,7 +512,7 @@ def layer_betti(
     X,
     y,
     k: int = 14,
-    scale: float = 2,
+    hops: float = _HOPS,
     max_dim: int = 1,
     n_jobs: int = -1,
     max_points: int | None = None,
@@ -487,21 +521,23 @@ def layer_betti(
     *,
     batch_size: int = 4096,
     max_memory_bytes: int | None = None,
+    layers=None,
+    scale: float | None = None,
 ) -> pd.DataFrame:
-    """Betti numbers of each class at every layer of a net (Naitzat et al.'s analysis).
+    """Betti numbers of each class at every chosen layer of a net (Naitzat et al.'s analysis).
 
     Parameters
     ----------
-    model : LayeredNet or nn.Sequential
-        The network (see :func:`layer_outputs`).
+    model : nn.Module
+        Any PyTorch model (see :func:`layer_outputs`).
     X : array-like, shape (n, ...)
         Inputs.
     y : array-like of int, shape (n,)
         Class labels.
     k : int, default 14
         Neighbours counting the point itself (:data:`DEFAULT_K`).
-    scale : float, default 2
-        Hop scale (2 = Naitzat's epsilon 2.5).
+    hops : float, default 2
+        Number of hops in the kNN graph (2 = Naitzat's epsilon 2.5).
     max_dim : int, default 1
         Largest homology dimension.
     n_jobs : int, default -1
@@ -515,20 +551,29 @@ def layer_betti(
     batch_size : int, default 4096
         Forward-pass batch size.
     max_memory_bytes : int, optional
-        Memory budget per cloud (see :func:`betti_numbers`).
+        Memory budget per cloud (see :func:`betti_numbers`) and for the recorded layer outputs.
+    layers : None, "auto", str, nn.Module type or list of them, default None
+        The layers (see :func:`layer_outputs` and :mod:`topokit.layers`), e.g.
+        ``layers=["layer1", "layer2", "layer3"]``; ``None``: a ``LayeredNet``'s blocks, an
+        ``nn.Sequential``'s children, ``"auto"`` for any other model.
+    scale : float, optional
+        Deprecated old name of ``hops`` (a ``DeprecationWarning``; passing both is an error).
 
     Returns
     -------
     pandas.DataFrame
-        Tidy, one row per (layer, label, dim): columns ``layer`` (0 = input), ``layer_name``,
-        ``label``, ``n_points`` (distinct points), ``dim``, ``betti`` and ``omega`` (sum of
-        the Betti numbers of that layer and label).
+        Tidy, one row per (layer, label, dim): columns ``layer`` (0 = input, then the chosen
+        layers in order), ``layer_name`` (``"input"`` and the chosen layers' names), ``label``,
+        ``n_points`` (distinct points), ``dim``, ``betti`` and ``omega`` (sum of the Betti
+        numbers of that layer and label).
 
     Raises
     ------
     ValueError
-        Before any homology is computed: bad k/scale/max_dim, unhookable model, a layer with
-        NaN/inf activations (named), a class with fewer than k + 1 distinct input points.
+        Before any homology is computed: bad k/hops/max_dim, a ``layers=`` entry that names
+        nothing (with the closest names), inputs the model rejects (with the shape it expects),
+        a layer with NaN/inf activations (named), a class with fewer than k + 1 distinct input
+        points.
 
     Notes
     -----
@@ -537,10 +582,11 @@ def layer_betti(
     complete, so the class has Betti numbers (1, 0, ...) there, which is what the table
     reports; ``n_points`` shows the collapse.
     """
-    k, scale, max_dim = _check_k(k), _check_scale(scale), _check_max_dim(max_dim)
-    names, tasks = _layer_clouds(model, X, y, k, max_dim, max_points, seed, labels, batch_size)
+    k, hops, max_dim = _check_k(k), _hops_arg(hops, scale), _check_max_dim(max_dim)
+    names, tasks = _layer_clouds(model, X, y, k, max_dim, max_points, seed, labels, batch_size, layers,
+                                 max_memory_bytes)
     results = Parallel(n_jobs=n_jobs)(
-        delayed(_collapsed_or_betti)(cloud, k, scale, max_dim, max_memory_bytes) for _, _, cloud in tasks
+        delayed(_collapsed_or_betti)(cloud, k, hops, max_dim, max_memory_bytes) for _, _, cloud in tasks
     )
     rows = []
     for (layer, label, cloud), betti in zip(tasks, results):
@@ -552,9 +598,12 @@ def layer_betti(
     return pd.DataFrame(rows, columns=["layer", "layer_name", "label", "n_points", "dim", "betti", "omega"])
 
 
-def _layer_clouds(model, X, y, k, max_dim, max_points, seed, labels, batch_size):
+def _layer_clouds(model, X, y, k, max_dim, max_points, seed, labels, batch_size, layers=None,
+                  max_memory_bytes=None):
     """Validate, run the net once, and return (layer names, [(layer, label, distinct cloud)])."""
-    names = layer_names(model)
+    refs = _layer_refs(model, layers)
+    names = ["input"] + [r.name for r in refs]
+    batch_size = _checks.integer(batch_size, "batch_size", minimum=1, fix="e.g. batch_size=4096")
     X = _checks.finite_array(X, "X", dtype=np.float32, fix="pass the inputs of the net, one row per sample")
     if X.ndim < 2:
         X = X.reshape(len(X), -1)
@@ -578,7 +627,7 @@ def _layer_clouds(model, X, y, k, max_dim, max_points, seed, labels, batch_size)
             idx = np.sort(rng.choice(idx, size=int(max_points), replace=False))
         index[label] = idx
     keep = np.sort(np.concatenate(list(index.values())))
-    outputs = layer_outputs(model, X[keep], batch_size=batch_size)
+    outputs = _outputs(model, X[keep], refs, batch_size, max_memory_bytes)
     pos = {label: np.searchsorted(keep, idx) for label, idx in index.items()}
 
     tasks = []
@@ -594,12 +643,12 @@ def _layer_clouds(model, X, y, k, max_dim, max_points, seed, labels, batch_size)
     return names, tasks
 
 
-def _collapsed_or_betti(X: np.ndarray, k: int, scale: float, max_dim: int, max_memory_bytes=None) -> tuple:
+def _collapsed_or_betti(X: np.ndarray, k: int, hops: float, max_dim: int, max_memory_bytes=None) -> tuple:
     """Betti numbers of a layer's cloud; a cloud collapsed to k or fewer distinct points has a
     complete kNN graph (every point is a neighbour of every other), hence (1, 0, ...)."""
     if len(X) <= k:
         return (1,) + (0,) * max_dim
-    return _betti_distinct(X, k, scale, max_dim, max_memory_bytes)
+    return _betti_distinct(X, k, hops, max_dim, max_memory_bytes)
 
 
 def _collapsed_or_diagram(X: np.ndarray, k: int, max_dim: int, max_edge_length: float, max_memory_bytes=None):
@@ -625,15 +674,16 @@ def layer_diagrams(
     *,
     batch_size: int = 4096,
     max_memory_bytes: int | None = None,
+    layers=None,
 ) -> dict:
-    """kNN-geodesic persistence diagrams of each class at every layer.
+    """kNN-geodesic persistence diagrams of each class at every chosen layer.
 
     The diagram-level companion of :func:`layer_betti`, with the same inputs and the same
     handling of layers that collapse a class onto k or fewer points.
 
     Parameters
     ----------
-    model, X, y, k, max_dim, n_jobs, max_points, seed, labels, batch_size, max_memory_bytes
+    model, X, y, k, max_dim, n_jobs, max_points, seed, labels, batch_size, max_memory_bytes, layers
         As in :func:`layer_betti`.
     max_edge_length : float, default 4
         Hops at which the filtration stops (bars alive there get death ``inf``).
@@ -641,10 +691,12 @@ def layer_diagrams(
     Returns
     -------
     dict
-        label -> list of ``(m, 3)`` diagrams ``[birth, death, dim]``, one per layer (input first).
+        label -> list of ``(m, 3)`` diagrams ``[birth, death, dim]``, one per layer (input first,
+        then the layers of :func:`layer_names` with the same ``layers``).
     """
     k, max_dim = _check_k(k), _check_max_dim(max_dim)
-    _, tasks = _layer_clouds(model, X, y, k, max_dim, max_points, seed, labels, batch_size)
+    _, tasks = _layer_clouds(model, X, y, k, max_dim, max_points, seed, labels, batch_size, layers,
+                             max_memory_bytes)
     diagrams = Parallel(n_jobs=n_jobs)(
         delayed(_collapsed_or_diagram)(cloud, k, max_dim, max_edge_length, max_memory_bytes) for _, _, cloud in tasks
     )
@@ -671,7 +723,8 @@ class TopologyRecorder:
     every : int, default 100
         Record every ``every`` epochs.
     **kwargs
-        Passed on to :func:`layer_betti` (k, scale, max_dim, n_jobs, max_points, ...).
+        Passed on to :func:`layer_betti` (k, hops, max_dim, n_jobs, max_points, layers, ...);
+        the deprecated ``scale=`` is accepted as ``hops=`` with a ``DeprecationWarning``.
 
     Attributes
     ----------
@@ -681,6 +734,9 @@ class TopologyRecorder:
 
     def __init__(self, X, y, every: int = 100, **kwargs):
         every = _checks.integer(every, "every", minimum=1, fix="a number of epochs between records")
+        if kwargs.get("scale") is not None:
+            kwargs["hops"] = _hops_arg(kwargs.get("hops", _HOPS), kwargs.pop("scale"), stacklevel=3)
+        kwargs.pop("scale", None)
         self.X, self.y, self.every, self.kwargs = X, y, every, kwargs
         self._frames: list[pd.DataFrame] = []
         self._epochs: set = set()
@@ -707,5 +763,10 @@ class TopologyRecorder:
 
 
 def betti_callback(X, y, every: int = 100, **kwargs) -> TopologyRecorder:
-    """A :class:`TopologyRecorder` for ``fit(..., callback=...)``; read ``.frame`` after training."""
+    """A :class:`TopologyRecorder` for ``fit(..., callback=...)``; read ``.frame`` after training.
+
+    ``kwargs`` go to :func:`layer_betti` (``k``, ``hops``, ``max_dim``, ``layers``, ...).
+    """
+    if kwargs.get("scale") is not None:
+        kwargs["hops"] = _hops_arg(kwargs.get("hops", _HOPS), kwargs.pop("scale"))
     return TopologyRecorder(X, y, every=every, **kwargs)
