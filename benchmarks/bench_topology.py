@@ -89,10 +89,10 @@ def main(argv=None) -> int:
 
     # (a) ours, all layers; first call pays the joblib worker start-up, the second does not
     t = time.perf_counter()
-    fast = layer_betti(net, d.X, d.y, k=k, scale=scale, n_jobs=args.n_jobs, max_points=max_points, seed=args.seed)
+    fast = layer_betti(net, d.X, d.y, k=k, hops=scale, n_jobs=args.n_jobs, max_points=max_points, seed=args.seed)
     t_fast = time.perf_counter() - t
     t = time.perf_counter()
-    layer_betti(net, d.X, d.y, k=k, scale=scale, n_jobs=args.n_jobs, max_points=max_points, seed=args.seed)
+    layer_betti(net, d.X, d.y, k=k, hops=scale, n_jobs=args.n_jobs, max_points=max_points, seed=args.seed)
     t_fast_warm = time.perf_counter() - t
     n_clouds = fast.groupby(["layer", "label"]).ngroups
     print(f"\n(a) layer_betti, {n_clouds} clouds ({fast.layer.nunique()} layers x 2 classes), n_jobs={args.n_jobs}: "
@@ -114,7 +114,7 @@ def main(argv=None) -> int:
         for label in (0, 1):
             cloud = np.unique(outs[layer][index[label]].reshape(len(index[label]), -1).astype(np.float64), axis=0)
             t = time.perf_counter()
-            ours = betti_numbers(cloud, k=k, scale=scale)
+            ours = betti_numbers(cloud, k=k, hops=scale)
             t_ours = time.perf_counter() - t
             t = time.perf_counter()
             base = giotto_betti(cloud, k, scale)

@@ -421,7 +421,7 @@ def test_betti_curves_read_at_scale(ripser_diagrams):
 
 def test_betti_grid_marks_right_answers():
     hom = data.load("D-I", split="homology", n=600)
-    rows = [{"label": lab, "k": k, "scale": s, "betti": topology.betti_numbers(hom.X[hom.y == lab], k=k, scale=s)}
+    rows = [{"label": lab, "k": k, "scale": s, "betti": topology.betti_numbers(hom.X[hom.y == lab], k=k, hops=s)}
             for lab in (0, 1) for k in (4, 8, 14) for s in (1, 2)]
     df = pd.DataFrame(rows)
     fig = plotting.plot_betti_grid(df, truth=hom.betti, class_names=hom.classes)

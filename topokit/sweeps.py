@@ -747,9 +747,9 @@ def _model_from_cache(cache: Cache, run):
     return net.eval()
 
 
-def sweep_topology(activations, datasets, seeds, *, cache_dir=None, k: Optional[int] = None, scale: float = 2,
+def sweep_topology(activations, datasets, seeds, *, cache_dir=None, k: Optional[int] = None, hops: float = 2,
                    max_dim: int = 1, max_points: Optional[int] = None, n_jobs: Optional[int] = None,
-                   progress: Optional[bool] = None, **kwargs) -> pd.DataFrame:
+                   progress: Optional[bool] = None, scale: Optional[float] = None, **kwargs) -> pd.DataFrame:
     """Per-layer, per-class Betti numbers of every sweep run's trained net (omega per layer).
 
     Trains (or loads from the cache) the runs of :func:`sweep` with ``keep_models=True``, then
@@ -765,8 +765,9 @@ def sweep_topology(activations, datasets, seeds, *, cache_dir=None, k: Optional[
         As for :func:`sweep`.
     k : int, optional
         kNN neighbours counting the point itself; default the recipe's ``topology_k``.
-    scale, max_dim, max_points
-        As for :func:`topokit.topology.layer_betti` (``max_points`` subsamples each class).
+    hops, max_dim, max_points
+        As for :func:`topokit.topology.layer_betti` (``max_points`` subsamples each class);
+        ``scale=`` is the deprecated old name of ``hops=``.
 
     Returns
     -------
@@ -776,6 +777,9 @@ def sweep_topology(activations, datasets, seeds, *, cache_dir=None, k: Optional[
     """
     from joblib import Parallel, delayed
 
+    from . import topology as _topology
+
+    hops = _topology._hops_arg(hops if scale is None else _topology._HOPS, scale)
     runs = _collect(activations, datasets, seeds, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress,
                     keep_models=True, **kwargs)
     cache = Cache(cache_dir)
@@ -783,7 +787,7 @@ def sweep_topology(activations, datasets, seeds, *, cache_dir=None, k: Optional[
     jobs, keys = [], []
     for run in runs:
         r = run[0]
-        params = dict(k=int(k) if k is not None else r.topology_k, scale=float(scale), max_dim=int(max_dim),
+        params = dict(k=int(k) if k is not None else r.topology_k, hops=float(hops), max_dim=int(max_dim),
                       max_points=max_points)
         keys.append((run, params))
         jobs.append(delayed(_topology_task)(cache.directory, run, params, code))
@@ -859,8 +863,8 @@ class RecordedRun:
 
 
 def record_topology(activation: str, dataset, seed: int, *, every: int = 100, k: Optional[int] = None,
-                    scale: float = 2, max_dim: int = 1, max_points: Optional[int] = None, cache_dir=None,
-                    progress: Optional[bool] = None, **options) -> RecordedRun:
+                    hops: float = 2, max_dim: int = 1, max_points: Optional[int] = None, cache_dir=None,
+                    progress: Optional[bool] = None, scale: Optional[float] = None, **options) -> RecordedRun:
     """Train one run of a recipe, recording its per-layer topology during training; cached.
 
     The run is the one :func:`sweep` would train (the same data, net, seed and ``fit``
@@ -875,8 +879,9 @@ def record_topology(activation: str, dataset, seed: int, *, every: int = 100, k:
         One run, as for :func:`sweep` (``dataset`` a name or ``(name, overrides)``).
     every : int, default 100
         Epochs between records.
-    k, scale, max_dim, max_points
-        As for :func:`topokit.topology.layer_betti`; ``k`` defaults to the recipe's ``topology_k``.
+    k, hops, max_dim, max_points
+        As for :func:`topokit.topology.layer_betti`; ``k`` defaults to the recipe's ``topology_k``;
+        ``scale=`` is the deprecated old name of ``hops=``.
     cache_dir, progress, **options
         As for :func:`sweep`.
     """
@@ -886,8 +891,8 @@ def record_topology(activation: str, dataset, seed: int, *, every: int = 100, k:
     (r,) = _check_datasets([dataset], options)
     seed = _checks.integer(seed, "seed", minimum=0)
     every = _checks.integer(every, "every", minimum=1, fix="a number of epochs between records, e.g. 100")
-    params = dict(k=int(k) if k is not None else r.topology_k, scale=float(scale), max_dim=int(max_dim),
-                  max_points=max_points)
+    params = dict(k=int(k) if k is not None else r.topology_k, hops=float(_topology._hops_arg(
+        hops if scale is None else _topology._HOPS, scale)), max_dim=int(max_dim), max_points=max_points)
     cache = Cache(cache_dir)
     config = {**_run_config(r, act, int(seed), "fit", "cpu"), "record_every": int(every), "topology": params}
 
