@@ -1,4 +1,12 @@
-"""Designing the topological activation ``topo`` and comparing activations fairly (issue 7).
+"""Notebook 03's study: designing the topological activation ``topo`` and comparing activations fairly.
+
+Moved here from ``topokit.selection`` (which still re-exports every public name). The study's
+configuration is :data:`FAMILY_GRID`, :data:`LR_FACTORS`, :data:`MIN_CONVERGED` and
+:data:`SELECTION_DATASETS`; the per-dataset training recipes it starts from are the sweep engine's
+(:data:`topokit.sweeps.RECIPES`), shared with notebooks 01 and 02. Verdicts: the per-dataset
+verdicts of the report's ``epochs`` claim are :func:`compare`'s ``verdict`` column
+(:func:`topokit.stats.verdict`); how they combine over datasets, and the ``betti-reduction`` rule,
+are still written in notebook 03's last cells.
 
 The family is :class:`topokit.activations.Collapse`, ``f(x) = max(x - w, 0) + s min(x + w, 0)``:
 a dead zone ``[-w, w]`` collapsed to a point and a negative piece of slope ``s`` (flattened for
@@ -35,9 +43,9 @@ from typing import Dict, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import activations as _activations
-from . import stats as _stats
-from . import sweeps as _sweeps
+from .. import activations as _activations
+from .. import stats as _stats
+from .. import sweeps as _sweeps
 
 __all__ = [
     "FAMILY_GRID",
@@ -362,7 +370,7 @@ def explorer_frames(members: Mapping[str, tuple], dataset: str = "D-I", seed: in
     """
     from sklearn.decomposition import PCA
 
-    from . import topology as _topology
+    from .. import topology as _topology
 
     if not members:
         raise ValueError("members is empty; pass {label: (w, s)}")
