@@ -192,3 +192,44 @@ def test_mean_difference_paired():
     assert d.estimate == pytest.approx(after.mean() - before.mean()) and d.high < 0
     with pytest.raises(ValueError, match="equal lengths"):
         stats.mean_difference([1, 2, 3], [1, 2], paired=True)
+
+
+# ----------------------------------------------------------------------------- exact McNemar
+
+
+def test_mcnemar_known_answers():
+    assert stats.mcnemar(0, 10).pvalue == pytest.approx(2 * 0.5 ** 10)  # every discordant pair one way
+    assert stats.mcnemar(10, 0).pvalue == pytest.approx(2 * 0.5 ** 10)
+    for k in (1, 4, 25):
+        assert stats.mcnemar(k, k).pvalue == 1.0
+    assert stats.mcnemar(0, 0).pvalue == 1.0 and stats.mcnemar(0, 0).n_discordant == 0  # no evidence at all
+    # by hand, n = 10 discordant pairs: P(X <= 2) = (1 + 10 + 45) / 1024, P(X >= 8) the same
+    assert stats.mcnemar(8, 2).pvalue == pytest.approx(2 * 56 / 1024)
+    assert stats.mcnemar(8, 2, alternative="greater").pvalue == pytest.approx(56 / 1024)
+    assert stats.mcnemar(8, 2, alternative="less").pvalue == pytest.approx(1 - 11 / 1024)
+    assert stats.mcnemar(2, 8, alternative="less").pvalue == pytest.approx(56 / 1024)
+
+
+def test_paired_mcnemar_counts_the_discordant_items():
+    first = np.array([1, 1, 1, 0, 0, 1, 1, 0], bool)
+    second = np.array([1, 0, 0, 1, 0, 0, 1, 0], bool)
+    r = stats.paired_mcnemar(first, second, alternative="greater")
+    assert (r.b, r.c, r.alternative) == (3, 1, "greater")
+    assert r.pvalue == pytest.approx(5 / 16)  # P(X >= 3), X ~ Bin(4, 1/2)
+    assert stats.paired_mcnemar(first.astype(int), second.astype(int)) == stats.paired_mcnemar(first, second)
+    assert stats.paired_mcnemar(first, first).pvalue == 1.0
+
+
+def test_mcnemar_refuses_bad_input():
+    with pytest.raises(ValueError, match="b .* must be an integer >= 0"):
+        stats.mcnemar(-1, 3)
+    with pytest.raises(ValueError, match="must be an integer"):
+        stats.mcnemar(2.5, 3)
+    with pytest.raises(ValueError, match="did you mean 'greater'"):
+        stats.mcnemar(1, 2, alternative="greatr")
+    with pytest.raises(ValueError, match="one entry per item each, got 3 and 2"):
+        stats.paired_mcnemar([True, False, True], [True, False])
+    with pytest.raises(ValueError, match="booleans"):
+        stats.paired_mcnemar([0, 1, 2], [1, 1, 1])
+    with pytest.raises(ValueError, match="1-D"):
+        stats.paired_mcnemar([], [])

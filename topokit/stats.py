@@ -13,6 +13,11 @@ bias); counting them as taking ``cap`` epochs flatters them too. Here they stay 
   interval of the ratio of medians, and the probability of improvement (Mann-Whitney U / (n m),
   censored runs ranked after every converged one).
 
+The tests the studies' verdict rules use live here too: bootstrap differences of means
+(:func:`mean_difference`), exact binomial intervals (:func:`proportion_ci`), the exact McNemar
+test of two classifiers on the same test items (:func:`mcnemar`, :func:`paired_mcnemar`) and the
+interval rule (:func:`interval_verdict`).
+
 No survival statistics are written by hand: every curve and test is scipy's.
 
 Input convention everywhere: a sequence of epochs per run, where ``None``, ``NaN`` or ``inf``
@@ -46,6 +51,9 @@ __all__ = [
     "mean_difference",
     "proportion_ci",
     "interval_verdict",
+    "McNemar",
+    "mcnemar",
+    "paired_mcnemar",
 ]
 
 _VERDICTS = ("reproduced", "not reproduced", "mixed")
@@ -607,3 +615,93 @@ def interval_verdict(low: float, high: float, *, reproduced_above: float, refute
     if high < refuted_below:
         return "not reproduced"
     return "mixed"
+
+
+# ----------------------------------------------------------------------------- paired classifiers
+
+_ALTERNATIVES = ("two-sided", "greater", "less")
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """The exact McNemar test of two classifiers on the same items (:func:`mcnemar`).
+
+    Attributes
+    ----------
+    b : int
+        Discordant items the first classifier gets right and the second wrong.
+    c : int
+        Discordant items the first gets wrong and the second right.
+    pvalue : float
+        The exact binomial p-value (1.0 when there is no discordant item).
+    alternative : str
+        ``"two-sided"``, ``"greater"`` (b > c: the second is less accurate) or ``"less"``.
+    """
+
+    b: int
+    c: int
+    pvalue: float
+    alternative: str
+
+    @property
+    def n_discordant(self) -> int:
+        """``b + c``: the items on which the two classifiers disagree about being right."""
+        return self.b + self.c
+
+
+def mcnemar(b: int, c: int, *, alternative: str = "two-sided") -> McNemar:
+    """Exact (binomial) McNemar test from the two discordant counts.
+
+    Of ``n = b + c`` items on which exactly one of two classifiers is right, ``b`` are those the
+    first gets right and ``c`` those the second gets right. Under the null hypothesis (equal
+    accuracy) ``b ~ Binomial(n, 1/2)``; the p-value is ``scipy.stats.binomtest(b, n, 0.5,
+    alternative)``: two-sided (the default), ``"greater"`` (the second classifier is less accurate:
+    large ``b``) or ``"less"``. Concordant items do not enter the test. With no discordant item
+    (``b = c = 0``) there is no evidence of a difference and the p-value is 1.
+
+    Examples
+    --------
+    >>> mcnemar(0, 10).pvalue == 2 * 0.5 ** 10
+    True
+    >>> mcnemar(7, 7).pvalue
+    1.0
+    """
+    b = _checks.integer(b, "b (items the first classifier gets right and the second wrong)", minimum=0)
+    c = _checks.integer(c, "c (items the first classifier gets wrong and the second right)", minimum=0)
+    alternative = _checks.choice(alternative, "alternative", _ALTERNATIVES)
+    if b + c == 0:
+        return McNemar(b, c, 1.0, alternative)
+    p = float(_st.binomtest(b, b + c, 0.5, alternative=alternative).pvalue)
+    return McNemar(b, c, min(p, 1.0), alternative)
+
+
+def paired_mcnemar(first_correct, second_correct, *, alternative: str = "two-sided") -> McNemar:
+    """Exact McNemar test on paired correctness arrays (one entry per test item).
+
+    ``first_correct[i]`` and ``second_correct[i]`` say whether each classifier gets item ``i``
+    right (booleans, or 0/1); ``b`` counts the items only the first gets right, ``c`` those only
+    the second gets right, and :func:`mcnemar` does the rest. Pass ``prediction == y`` of each
+    model on the same items in the same order.
+    """
+    a = _correctness(first_correct, "first_correct")
+    d = _correctness(second_correct, "second_correct")
+    if a.shape != d.shape:
+        raise _checks.InvalidParameterError(
+            f"first_correct and second_correct must have one entry per item each, got {a.size} and {d.size}; "
+            "pass both models' results on the same items in the same order")
+    return mcnemar(int(np.sum(a & ~d)), int(np.sum(~a & d)), alternative=alternative)
+
+
+def _correctness(values, name: str) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1 or arr.size == 0:
+        raise _checks.InvalidParameterError(
+            f"{name} must be a non-empty 1-D array of booleans (one per item), got shape {arr.shape}; "
+            "pass e.g. model_prediction == y")
+    if arr.dtype != bool:
+        if not np.issubdtype(arr.dtype, np.number) or not np.isin(arr, (0, 1)).all():
+            raise _checks.InvalidParameterError(
+                f"{name} must hold booleans (or 0/1), got values such as {arr[:3].tolist()!r}; pass "
+                "e.g. model_prediction == y")
+        arr = arr.astype(bool)
+    return arr

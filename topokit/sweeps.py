@@ -181,6 +181,15 @@ _PLACEHOLDER = "PROVISIONAL placeholder, not yet measured: to be replaced by a r
 # ============================================================================================
 # RECIPES: per-dataset defaults. Replace values here (and set provisional=False with the
 # measurement in notes) when a recipe is measured; keep this block self-contained.
+#
+# Why the table lives in the library and not in a study (topokit/studies/): the sweep engine
+# resolves every dataset name through it (sweep(["relu"], ["D-I"], ...), recipe("d1"),
+# load_model, sweep_topology, record_topology), so a study module holding it would have to be
+# imported by sweeps, and library modules never import a study. The recipes are not one
+# notebook's configuration either: notebooks 01, 02 and 03 and the tests train from them. A
+# study's own settings live in its module (notebook 03's FAMILY_GRID, LR_FACTORS and
+# SELECTION_DATASETS in topokit.studies.activations, which reach these recipes only as
+# (name, overrides) entries; notebook 04's CNNs in topokit.studies.pruning.STUDY_SETS).
 # ============================================================================================
 _NET_3D = dict(in_dim=3, width=32, depth=6, out_dim=2)      # the 3-D sets' net (D-II, D-III)
 _BATCHES_256 = dict(max_epochs=300, batch_size=256)          # and their training
