@@ -15,6 +15,9 @@ A study imports the library, never the reverse. One module per notebook:
   re-exports it).
 - :mod:`topokit.studies.pruning` -- notebook 04 (pruning by Betti number): the data sets, sizes and
   curves, the cached study runner and the rules that judge Kochar et al.'s pruning claims.
+- :mod:`topokit.studies.ladder` -- the activation claim on a ladder of Betti numbers (four
+  families up to the paper's 150+), the same Optuna search budget for every activation on every
+  rung, per-rung verdicts (no notebook yet).
 
 Where each claim of the report (:data:`topokit.report.CLAIMS`) is judged:
 
@@ -40,4 +43,4 @@ Import a study by name (``from topokit.studies import pruning as pruning_study``
 package imports none of them.
 """
 
-__all__ = ["naitzat", "activations", "pruning"]
+__all__ = ["naitzat", "activations", "pruning", "ladder"]
