@@ -289,6 +289,32 @@ def test_two_branch_group_score_is_the_mean_and_the_removed_channels_are_known()
         torch.testing.assert_close(pruned(xs), silenced.eval()(xs), rtol=1e-5, atol=1e-6)
 
 
+class Concat(nn.Module):
+    """cat(a, b) added to c: channel i of c is tied to a's channel i (i < 2) or b's channel i - 2."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(1, 2, 3, padding=1)
+        self.b = nn.Conv2d(1, 3, 3, padding=1)
+        self.c = nn.Conv2d(1, 5, 3, padding=1)
+        self.d = nn.Conv2d(5, 2, 1)
+        self.fc = nn.Linear(2, 2)
+
+    def forward(self, x):
+        h = torch.relu(torch.cat([self.a(x), self.b(x)], 1) + self.c(x))
+        return self.fc(self.d(h).mean((2, 3)))
+
+
+def test_channels_tied_through_a_concatenation_form_one_group():
+    scores = {"a": np.array([10.0, 0]), "b": np.array([0.0, 0, 10]), "c": np.array([0.0, 1, 2, 3, 4])}
+    # group means over c's channels: [(10+0)/2, (0+1)/2, (0+2)/2, (0+3)/2, (10+4)/2] = [5, .5, 1, 1.5, 7]
+    pruned, rep = pruning.prune(Concat().eval(), scores, fraction=0.4, example_input=torch.randn(1, 1, 6, 6))
+    assert rep["removed"] == {"a": [0], "b": [2], "c": [0, 4], "d": []}
+    assert [g["convs"] for g in rep["groups"]] == [["a", "b", "c"], ["d"]]
+    assert (pruned.a.out_channels, pruned.b.out_channels, pruned.c.out_channels, pruned.d.in_channels) == (1, 2, 3, 3)
+    assert pruned(torch.randn(2, 1, 6, 6)).shape == (2, 2)
+
+
 def test_residual_groups_of_a_resnet_are_pruned_together_and_it_shrinks():
     net = _randomize_bn(models.resnet(20, width=4))
     rng = np.random.default_rng(0)
