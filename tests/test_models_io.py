@@ -293,8 +293,10 @@ def test_save_to_a_missing_folder_or_a_folder_is_a_clear_error(tmp_path):
         models.save(_mlp(), tmp_path)
     with pytest.raises(InvalidParameterError, match="path must be a file path .*got int"):
         models.save(_mlp(), 3)
-    with pytest.raises(ValueError, match="cannot describe this model's architecture: got a Linear"):
-        models.save(torch.nn.Linear(2, 2), tmp_path / "m.pt")
+    # issue 14: any nn.Module is saved now (as Torch-Pruning's pruned state); a non-module is still refused
+    with pytest.raises(InvalidParameterError, match="model must be a torch nn.Module, got str"):
+        models.save("net", tmp_path / "m.pt")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_failed_save_leaves_the_old_file_and_no_temporary_file(tmp_path, monkeypatch):
@@ -366,3 +368,112 @@ def test_max_memory_bytes_budget_for_builders():
     n = sum(p.numel() for p in models.cnn(1).state_dict().values())
     assert f"with {n:,} parameters" in str(pytest.raises(_checks.InvalidParameterError, models.cnn, 1,
                                                          max_memory_bytes=1000).value)
+
+
+# ----------------------------------------------------------------------------- issue 14: the ResNet and any model
+
+
+def _resnet(seed=0):
+    net = models.resnet(8, width=3, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5, generator=g)
+                m.running_var.uniform_(0.5, 2.0, generator=g)
+    return net.eval()
+
+
+def test_resnet_round_trip_and_its_description_is_checked(tmp_path):
+    net = _resnet()
+    path = models.save(net, tmp_path / "r.pt")
+    state = _read(path)
+    assert state["version"] == 3 and json.loads(state["architecture"]) == {
+        "kind": "resnet", "depth": 8, "in_channels": 3, "num_classes": 2, "widths": [3, 6, 12],
+        "inner": [[3], [6], [12]]}
+    back = models.load(path)
+    x = torch.randn(2, 3, 16, 16)
+    assert isinstance(back, models.ResNet) and not back.training and torch.equal(_logits(back, x), _logits(net, x))
+    with pytest.raises(ValueError, match=r"does not match its architecture.*layer1\.0\.conv1\.weight: architecture "
+                                         r"\(4, 3, 3, 3\) vs weights \(3, 3, 3, 3\)"):
+        models.load(_edit(path, tmp_path / "w.pt", inner=[[4], [6], [12]]))
+    with pytest.raises(ValueError, match=r"depth must be 6n \+ 2"):
+        models.load(_edit(path, tmp_path / "d.pt", depth=9))
+    with pytest.raises(ValueError, match="'inner' must be 3 lists of 1 filter counts"):
+        models.load(_edit(path, tmp_path / "i.pt", inner=[[3, 3], [6], [12]]))
+    state["version"] = 2  # a version-2 reader knows no resnet: neither does a file that claims to be one
+    torch.save(state, tmp_path / "v2.pt")
+    with pytest.raises(ValueError, match=r"'kind' must be 'cnn' or 'mlp', got 'resnet' \(a version 2 file\)"):
+        models.load(tmp_path / "v2.pt")
+    state = _read(path)
+    state["state_dict"]["fc.bias"] += 1
+    torch.save(state, tmp_path / "b.pt")
+    with pytest.raises(ValueError, match="fails its integrity check"):
+        models.load(tmp_path / "b.pt")
+    net.layer1[0].downsample = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 1), torch.nn.BatchNorm2d(3))
+    with pytest.raises(ValueError, match="cannot describe this model's architecture: layer1.0's layers do not fit"):
+        models.save(net, tmp_path / "edited.pt")
+
+
+class _Tied(torch.nn.Module):
+    """Two layers sharing one weight, a non-persistent buffer and a plain attribute."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 2, 1)
+        self.again = torch.nn.Conv2d(2, 2, 1)
+        self.again.weight = self.conv.weight
+        self.register_buffer("offset", torch.full((1, 2, 1, 1), 0.5), persistent=False)
+        self.gain = 2.0
+
+    def forward(self, x):
+        return self.gain * self.again(self.conv(x)) + self.offset
+
+
+def test_any_model_is_saved_without_pickle_and_ties_buffers_and_attributes_come_back(tmp_path):
+    import torch_pruning as tp
+
+    raw = tmp_path / "raw.pt"  # Torch-Pruning's own format holds modules and hooks: weights_only refuses it
+    torch.save(tp.state_dict(_Tied()), raw)
+    with pytest.raises(Exception, match="(?i)weights only"):
+        torch.load(raw, weights_only=True)
+    net = _Tied()
+    with torch.no_grad():
+        net.offset.fill_(-1.5)
+    net.gain = 3.0
+    path = models.save(net, tmp_path / "tied.pt")
+    state = _read(path)  # plain strings and tensors
+    assert sorted(state["state_dict"]) == ["again.bias", "conv.bias", "conv.weight", "offset"]
+    back = models.load(path, model=_Tied())
+    assert back.again.weight is back.conv.weight and back.gain == 3.0 and float(back.offset[0, 0]) == -1.5
+    x = torch.randn(2, 2, 3, 3)
+    assert torch.equal(_logits(back, x), _logits(net, x))
+    state["state_dict"]["offset"] += 1  # an edited tensor
+    torch.save(state, tmp_path / "edited.pt")
+    with pytest.raises(ValueError, match="fails its integrity check"):
+        models.load(tmp_path / "edited.pt", model=_Tied())
+    state = _read(path)
+    arch = json.loads(state["architecture"])
+    arch["modules"][1]["attributes"]["out_channels"] = 3
+    state["architecture"] = json.dumps(arch)
+    torch.save(state, tmp_path / "attr.pt")
+    with pytest.raises(ValueError, match="fails its integrity check"):
+        models.load(tmp_path / "attr.pt", model=_Tied())
+
+
+def test_a_state_without_an_unpruned_record_needs_a_model_at_least_as_large(tmp_path):
+    small = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.ReLU(), torch.nn.Conv2d(2, 2, 3))
+    path = models.save(small, tmp_path / "s.pt")
+    assert json.loads(_read(path)["architecture"])["unpruned"] is None  # topokit did not prune it
+    wide = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Conv2d(4, 2, 3))
+    back = models.load(path, model=wide)  # what Torch-Pruning could have pruned it to
+    x = torch.randn(1, 1, 6, 6)
+    assert torch.equal(_logits(back, x), _logits(small, x)) and wide[0].out_channels == 4
+    narrow = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 3), torch.nn.ReLU(), torch.nn.Conv2d(1, 2, 3))
+    with pytest.raises(ValueError, match=r"0\.weight has shape \(1, 1, 3, 3\) in model=, smaller than the saved "
+                                         r"\(2, 1, 3, 3\)"):
+        models.load(path, model=narrow)
+    with pytest.raises(ValueError, match="model must be an nn.Module"):
+        models.load(path, model="Sequential")
+    with pytest.raises(ValueError, match="model= is only for models topokit did not build"):
+        models.load(models.save(_mlp(), tmp_path / "m.pt"), model=small)

@@ -6,10 +6,33 @@ from each layer without significant reduction in accuracy. This resulted in fast
 time and reduced memory size of the model." Only their abstract exists, so every choice below is
 ours and documented where it is made.
 
+Any model
+---------
+Every function here takes a :class:`~topokit.models.LayeredNet` (built by
+:func:`topokit.models.cnn`) or any other ``nn.Module`` with ``nn.Conv2d`` layers: a
+:func:`topokit.models.resnet`, a user's own model (torchvision's and timm's models should work
+too: only ``nn.Module`` and ``torch.fx`` are used; untested here, as torchvision does not import
+with our CPU torch). Scores are keyed by conv: for a ``LayeredNet`` by its layer names
+(``"conv1"``, ``"conv2"`` ...), for any other model by the convs' names in ``named_modules()``
+(``"conv1"``, ``"layer1.0.conv2"``, ``"layer2.0.downsample.0"`` ...).
+
 Scores (:func:`filter_scores`)
 ------------------------------
-The *feature map* of a filter is its channel after the activation (conv -> batch norm ->
-activation), before pooling: hooked at the input of the block's ``MaxPool2d``.
+The *feature map* of a filter is its output channel at a point of the network:
+
+- **LayeredNet** (as always): after the activation (conv -> batch norm -> activation), before
+  pooling: hooked at the input of the block's ``MaxPool2d``.
+- **Any other model** (``feature_point="auto"``): after the batch norm and the activation that
+  consume the conv's output, when the graph has them, else the conv's output. Found by tracing
+  the model with ``torch.fx``: from the conv, follow its only user if it is an
+  ``nn.BatchNorm2d`` module, then the only user of that if it is an activation (module such as
+  ``nn.ReLU``, function such as ``torch.relu``, or method such as ``x.relu()``); anything else in
+  between stops the chain. In a residual block ``relu(bn2(conv2(x)) + shortcut)`` the addition
+  comes first, so ``conv2``'s map is read after ``bn2`` (the last point that is ``conv2``'s alone),
+  and a projection shortcut's after its batch norm. ``feature_point="conv"``, ``"bn"`` or
+  ``"activation"`` picks the point for every conv (``"bn"``/``"activation"``: an error naming the
+  convs that lack it); a model ``torch.fx`` cannot trace is read at the conv outputs with
+  ``"auto"`` (a warning says why). ``details=True`` reports the point read per conv.
 
 ``"betti"`` (default)
     The N images, each mapped to the flattened feature map of the filter, form a point cloud
@@ -22,13 +45,14 @@ activation), before pooling: hooked at the input of the block's ``MaxPool2d``.
     vertices are removed (strong collapses keep every Betti number) and giotto-ph's ripser runs on
     what is left. Checked equal to giotto-tda's full-filtration diagrams read at eps (tests, and
     every checked filter of notebook 04's CNNs in ``benchmarks/bench_pruning.py``).
-    **Scale rule** (``scale=None``): one eps per layer, the median over the layer's *live*
-    (filter, class) clouds of the median distance from a point to its 14th nearest other
-    distinct point. A cloud is live when it has at least 15 distinct points: constant (dead)
-    filters, whose cloud is one point, and nearly dead ones are left out. Left in, they had set
-    the median to 0 in a layer with more than half its filters dead, and every live filter then
-    scored the maximum, N. With no live cloud in a layer, eps = 1 (every cloud then scores its
-    number of distinct points, at most 14 per class). Pass ``scale`` to use one eps everywhere.
+    **Radius rule** (``radius=None``; ``scale=`` is its deprecated old name): one eps per layer,
+    the median over the layer's *live* (filter, class) clouds of the median distance from a point
+    to its 14th nearest other distinct point. A cloud is live when it has at least 15 distinct
+    points: constant (dead) filters, whose cloud is one point, and nearly dead ones are left out.
+    Left in, they had set the median to 0 in a layer with more than half its filters dead, and
+    every live filter then scored the maximum, N. With no live cloud in a layer, eps = 1 (every cloud then scores its
+    number of distinct points, at most 14 per class). Pass ``radius`` to use one eps everywhere.
+    (``radius`` is a Euclidean distance; in :mod:`topokit.topology` ``scale`` is a number of hops.)
 ``"betti-knn"``
     The same clouds measured as :func:`topokit.topology.layer_betti` measures layers (Naitzat et
     al.): kNN graph with k = 14 counting the point itself, hop scale 2, duplicates removed; a
@@ -56,19 +80,29 @@ stratified by class is taken (each class keeps its share, rounded).
 
 Pruning (:func:`prune`)
 -----------------------
-A threshold rule (remove the filters scoring above ``threshold``, or below it with
-``highest=False``) or a fraction rule (remove ``floor(fraction * C)`` filters of each layer of C,
-the highest-scoring or the lowest, ties broken by filter index). A layer is never emptied: when
-the rule would remove every filter, the one it would remove last stays. Removal is physical,
-through Torch-Pruning's ``DependencyGraph``: the conv, its batch norm and the next conv's (or the
-dense layer's) input channels all shrink. Traps handled: we pick the indices ourselves, so
-Torch-Pruning's "remove the lowest importance" convention cannot flip the direction
-(:func:`torch_pruning_importance` gives the negated importance its high-level pruners need,
-and the tests check both agree); only conv output channels are pruned, so the classifier is
-never touched (the high-level pruners need it in ``ignored_layers``); the dense layer's input
-size after ``AdaptiveAvgPool2d -> Flatten`` (Torch-Pruning issue #511) is checked against the
-last conv's channels after every pruning; models are saved as architecture JSON + state dict
-(:func:`topokit.models.save`), never pickled.
+Removal is physical, through Torch-Pruning's ``DependencyGraph``, by **groups**: the output
+channels that must go together. A conv, its batch norm and the next layer's input channels form
+one group; channels tied by a residual addition (the stem and every block's ``conv2`` of a ResNet
+stage, with the stage's projection shortcut) or by a concatenation form one group with several
+convs. **Group score**: a channel's score in a group is the *mean* of the scores of the group's
+convs for that channel (channels mapped through a concatenation by Torch-Pruning's index
+mapping); convs of the group without scores are left out of the mean; a group with no scored conv
+is not pruned. A layer with no coupling (every conv of a ``LayeredNet``) is a group of one conv,
+whose scores are its own. Then a threshold rule (remove the channels whose group score is above
+``threshold``, or below it with ``highest=False``) or a fraction rule (remove ``floor(fraction *
+C)`` of each group's C scored channels, the highest-scoring or the lowest, ties broken by channel
+index). A group is never emptied: when the rule would remove every channel, the one it would
+remove last stays. Groups whose channels reach the model's output (the classifier, the last
+``nn.Linear``) and groups with a layer of ``ignored_layers`` are kept. Traps handled: we pick
+the indices ourselves, so Torch-Pruning's "remove the lowest importance" convention cannot flip
+the direction (:func:`torch_pruning_importance` gives the negated importance its high-level
+pruners need, and the tests check both agree); the classifier is never touched (the high-level
+pruners need it in ``ignored_layers``); the dense layer's input size after
+``AdaptiveAvgPool2d -> Flatten`` (Torch-Pruning issue #511) is checked against the last conv's
+channels after every pruning; after each group the pruned model is run on the
+example input, so an operation Torch-Pruning did not follow is named in a clear error (with the
+group's convs to put in ``ignored_layers``); models are saved as architecture JSON + state dict,
+or Torch-Pruning's pruned state for other models (:func:`topokit.models.save`), never pickled.
 """
 from __future__ import annotations
 
@@ -86,7 +120,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from . import _checks
+from . import _checks, _graph
 from . import models as _models
 from .filtertopology import SCALE_K, _distinct, cubical_counts, euclidean_betti, knn_betti, layer_scale, prepare
 from .filtertopology import _KNN_HOPS, _KNN_K, _largest_d2, prepared_betti
@@ -98,6 +132,7 @@ __all__ = [
     "DEFAULT_MAX_IMAGES",
     "SCALE_K",
     "CUBICAL_NOISE_FRACTION",
+    "FEATURE_POINTS",
     "conv_layer_names",
     "feature_maps",
     "subsample",
@@ -133,6 +168,10 @@ PAPER_THRESHOLD = 300
 DEFAULT_MAX_IMAGES = 1000
 #: ``"cubical"`` noise level as a fraction of the layer's feature-map standard deviation.
 CUBICAL_NOISE_FRACTION = 0.1
+#: Where a filter's feature map is read in a model that is not a LayeredNet (see the module docstring).
+FEATURE_POINTS = _graph.FEATURE_POINTS
+#: Marks an argument that was not passed (the deprecated ``scale=``).
+_UNSET = object()
 
 
 # ----------------------------------------------------------------------------- validation
@@ -157,12 +196,48 @@ def _conv_blocks(model) -> list:
     return out
 
 
+def _convs(model) -> list:
+    """[(key, module name, conv)] of every ``nn.Conv2d`` a model scores and prunes, in module order.
+
+    The key is the layer name for a LayeredNet (``"conv1"``), else the conv's name in
+    ``named_modules()``. ValueError for anything that is not an ``nn.Module`` with Conv2d layers.
+    """
+    if isinstance(model, LayeredNet):
+        names = {id(m): n for n, m in model.named_modules()}
+        return [(key, names[id(conv)], conv) for key, _, conv in _conv_blocks(model)]
+    if not isinstance(model, nn.Module):
+        raise _checks.InvalidParameterError(
+            f"model must be a torch nn.Module with Conv2d layers (e.g. topokit.models.resnet(20) or your own), got "
+            f"{type(model).__name__}")
+    out = [(name, name, m) for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    if not out:
+        raise _checks.InvalidParameterError(
+            f"the model ({type(model).__name__}) has no conv layers (nn.Conv2d); filter scores and pruning need a "
+            "CNN, e.g. topokit.models.cnn(1) or topokit.models.resnet(20)")
+    return out
+
+
 def conv_layer_names(model) -> list[str]:
-    """Names of the conv blocks of a :class:`~topokit.models.LayeredNet` (``["conv1", ...]``)."""
-    return [name for name, _, _ in _conv_blocks(model)]
+    """The keys of a model's scores: a LayeredNet's conv layer names (``["conv1", ...]``), else the
+    names of its ``nn.Conv2d`` modules in ``named_modules()`` (``["conv1", "layer1.0.conv1", ...]``)."""
+    return [key for key, _, _ in _convs(model)]
+
+
+def _check_labels(X, y):
+    if y is None:
+        return X, None
+    y = _checks.finite_array(y, "y", ndim=1, dtype=np.float64, fix="pass one class label per image")
+    if not np.array_equal(y, np.round(y)):
+        raise _checks.InvalidParameterError("y must hold integer class labels")
+    y = y.astype(np.int64)
+    if len(y) != len(X):
+        raise ValueError(f"X has {len(X)} images but y has {len(y)} labels; pass one label per image")
+    return X, y
 
 
 def _check_images(model, X, y=None):
+    if not isinstance(model, LayeredNet):
+        return _check_any_images(model, X, y)
     convs = _conv_blocks(model)
     X = _checks.finite_array(X, "images", dtype=np.float32, nonempty=False,
                              fix="pass a Dataset's X from topokit.data.load")
@@ -182,14 +257,21 @@ def _check_images(model, X, y=None):
         raise ValueError("no images given; pass at least one image per class")
     if not np.isfinite(X).all():
         raise ValueError("images contain NaN/inf; fix or drop those images")
-    if y is None:
-        return X, None
-    y = _checks.finite_array(y, "y", ndim=1, dtype=np.float64, fix="pass one class label per image")
-    if not np.array_equal(y, np.round(y)):
-        raise _checks.InvalidParameterError("y must hold integer class labels")
-    y = y.astype(np.int64)
-    if len(y) != len(X):
-        raise ValueError(f"X has {len(X)} images but y has {len(y)} labels; pass one label per image")
+    return _check_labels(X, y)
+
+
+def _check_any_images(model, X, y=None):
+    """Images for a model that is not a LayeredNet: (n, C, H, W), finite, and accepted by the model
+    (one image is run through it, so a wrong shape is refused before any heavy work)."""
+    convs = _convs(model)
+    first = (convs[0][1], convs[0][2].in_channels)
+    X = _checks.finite_array(X, "images", dtype=np.float32, fix="pass images of shape (n, channels, height, width)")
+    if X.ndim != 4:
+        raise _checks.InvalidParameterError(
+            f"images must have shape (n, channels, height, width), got {X.shape} (the model's first conv, "
+            f"{first[0]!r}, takes {first[1]} channel(s)); pass e.g. a Dataset's X from topokit.data.load")
+    X, y = _check_labels(X, y)
+    _graph.probe(model, X, first)
     return X, y
 
 
@@ -228,21 +310,66 @@ class _LastMapTaken(Exception):
     """Stops a forward pass once the last conv block's feature maps are stored."""
 
 
-def feature_maps(model, X, batch_size: int = 64) -> dict:
-    """Each conv block's feature maps: after its activation, before its pooling.
+def _check_point(feature_point) -> str:
+    return _checks.choice(feature_point, "feature_point", FEATURE_POINTS,
+                          fix="'auto' reads each conv after its batch norm and activation when the graph has them")
+
+
+def feature_maps(model, X, batch_size: int = 64, *, feature_point: str = "auto", details: bool = False):
+    """Each conv's feature maps (see the module docstring for where they are read).
+
+    For a LayeredNet with ``feature_point="auto"``: each conv block's maps after its activation,
+    before its pooling (as always). For any other model, or another ``feature_point``: each
+    ``nn.Conv2d``'s output channels at the feature point, found by ``torch.fx`` tracing.
 
     The forward pass runs on a copy of the model in channels-last memory format (about twice as
-    fast on CPU; values agree with the default format to float32 rounding) and stops after the
-    last conv block; the model itself is not changed.
+    fast on CPU; values agree with the default format to float32 rounding) and stops once the
+    last map is taken; the model itself is not changed. One image is run first, so a model that
+    rejects the images, a point a conv lacks, or maps that would not fit in memory are refused
+    before the full pass.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A LayeredNet or any model with ``nn.Conv2d`` layers.
+    X : array-like, shape (n, C, H, W)
+    batch_size : int, default 64
+    feature_point : {"auto", "conv", "bn", "activation"}, default "auto"
+    details : bool, default False
+        Also return conv -> the point read (``"conv"``, ``"bn"`` or ``"activation"``).
 
     Returns
     -------
     dict
-        Conv-layer name -> float32 tensor ``(n, C, H, W)`` (CPU, contiguous). Eval mode, no gradients.
+        Conv key (:func:`conv_layer_names`) -> float32 tensor ``(n, C, H, W)`` (CPU, contiguous).
+        Eval mode, no gradients.
     """
-    _conv_blocks(model)
+    feature_point = _check_point(feature_point)
+    _convs(model)
     X, _ = _check_images(model, X)
     batch_size = _checks.integer(batch_size, "batch_size", minimum=1, fix="e.g. batch_size=64")
+    details = _checks.boolean(details, "details")
+    if isinstance(model, LayeredNet) and feature_point == "auto":
+        maps = _layered_maps(model, X, batch_size)
+        return (maps, {name: "activation" for name in maps}) if details else maps
+    maps, points = _any_maps(model, X, batch_size, feature_point)
+    return (maps, points) if details else maps
+
+
+def _any_maps(model, X, batch_size: int, feature_point: str) -> tuple:
+    """(maps, points) of every conv by :func:`topokit._graph.capture`, keyed as :func:`conv_layer_names`."""
+    convs = _convs(model)
+    names = [name for _, name, _ in convs]
+    one, _ = _graph.capture(model, X[:1], names, feature_point)  # the points exist; the sizes of the maps
+    per_image = sum(m[0].numel() for m in one.values())
+    _checks.memory(4.0 * per_image * len(X), f"the feature maps of {len(X):,} images",
+                   fix="pass fewer images (n_images=...)")
+    maps, points = _graph.capture(model, X, names, feature_point, batch_size=batch_size, quiet=True)
+    return ({key: maps[name] for key, name, _ in convs}, {key: points[name] for key, name, _ in convs})
+
+
+def _layered_maps(model, X, batch_size: int) -> dict:
+    """A LayeredNet's maps at the input of each conv block's pooling (checked images)."""
     # every conv block keeps its size and the pooling after it halves it (topokit.models.cnn)
     per_image = sum(conv.out_channels * (X.shape[2] >> i) * (X.shape[3] >> i)
                     for i, (_, _, conv) in enumerate(_conv_blocks(model)))
@@ -321,17 +448,19 @@ def _layer_betti(maps: torch.Tensor, labels, preps: list, eps: float, n_jobs: in
     return _per_filter(maps, labels, res)
 
 
-def layer_scales(model, X, y, n_images: Optional[int] = None, seed: int = 0, k: int = SCALE_K) -> dict:
-    """The ``"betti"`` scale of every conv layer by the documented rule (see the module docstring).
+def layer_scales(model, X, y, n_images: Optional[int] = None, seed: int = 0, k: int = SCALE_K, *,
+                 feature_point: str = "auto") -> dict:
+    """The ``"betti"`` radius of every conv layer by the documented rule (see the module docstring).
 
     Returns
     -------
     dict
-        Layer name -> eps (float).
+        Conv key -> eps (float).
     """
+    feature_point = _check_point(feature_point)
     X, y = _check_images(model, X, y)
     idx = subsample(y, n_images, seed)
-    maps = feature_maps(model, X[idx])
+    maps = feature_maps(model, X[idx], feature_point=feature_point)
     labels = np.unique(y[idx])
     return {name: layer_scale(_prepared_clouds(m, y[idx], labels, k), k) for name, m in maps.items()}
 
@@ -351,24 +480,41 @@ def _run(tasks, fn, n_jobs: int, desc: str, progress: Optional[bool], total: Opt
 # ----------------------------------------------------------------------------- filter_scores
 
 
-def filter_scores(model, X, y, method: str = "betti", scale: Optional[float] = None,
+def _radius_argument(radius, scale, where: str):
+    """``(value, name)`` of the Euclidean radius, accepting the deprecated ``scale=`` (not both)."""
+    if scale is _UNSET:
+        return radius, "radius"
+    if radius is not None:
+        raise _checks.InvalidParameterError(
+            f"{where} got both radius={radius!r} and scale={scale!r}; scale= is the old name of radius=: pass radius= "
+            "only")
+    warnings.warn(f"{where}(scale=...) is deprecated: the Euclidean Vietoris-Rips radius is now called radius= "
+                  "(in topokit.topology, scale means a number of hops); pass radius= instead", DeprecationWarning,
+                  stacklevel=3)
+    return scale, "scale"
+
+
+def filter_scores(model, X, y, method: str = "betti", radius: Optional[float] = None,
                   n_images: Optional[int] = None, seed: int = 0, *, noise: Optional[float] = None,
-                  n_jobs: int = 1, progress: Optional[bool] = None, details: bool = False):
-    """One score per output channel of every conv layer.
+                  n_jobs: int = 1, progress: Optional[bool] = None, details: bool = False,
+                  feature_point: str = "auto", scale=_UNSET):
+    """One score per output channel of every conv layer, for a LayeredNet or any model with Conv2d layers.
 
     Parameters
     ----------
-    model : LayeredNet
-        A CNN from :func:`topokit.models.cnn` (pruned or not).
+    model : nn.Module
+        A CNN from :func:`topokit.models.cnn` or :func:`topokit.models.resnet` (pruned or not), or
+        any ``nn.Module`` with ``nn.Conv2d`` layers. Not modified.
     X : array-like, shape (n, C, H, W)
-        Images (e.g. the training split).
+        Images (e.g. the training split). One is run through the model first: a shape it rejects
+        is refused before any heavy work.
     y : array-like, shape (n,)
         Class labels.
     method : {"betti", "betti-knn", "cubical", "l1", "hrank", "random"}, default "betti"
         See the module docstring for each.
-    scale : float, optional
-        ``"betti"`` only: the Vietoris-Rips scale for every layer; default one per layer by the
-        documented rule (:func:`layer_scales`).
+    radius : float, optional
+        ``"betti"`` only: the Euclidean Vietoris-Rips radius for every layer; default one per
+        layer by the documented rule (:func:`layer_scales`).
     n_images : int, optional
         Images scored; default all given, up to 1,000; beyond that a seeded subsample
         stratified by class.
@@ -382,28 +528,39 @@ def filter_scores(model, X, y, method: str = "betti", scale: Optional[float] = N
     progress : bool, optional
         tqdm bar (default on unless ``TOPOKIT_PROGRESS=0``).
     details : bool, default False
-        Also return a dict of what was used per layer (``scale``/``noise``, ``n_images``).
+        Also return a dict of what was used per layer (``radius`` (also under its old name
+        ``scale``) or ``noise``, ``n_images``; and ``feature_point``, the point read, except for a
+        LayeredNet read with ``"auto"``, which is always after the activation).
+    feature_point : {"auto", "conv", "bn", "activation"}, default "auto"
+        Where a filter's feature map is read (module docstring; a LayeredNet with ``"auto"`` is read
+        as always, after the activation).
+    scale : float, optional
+        Deprecated name of ``radius`` (a DeprecationWarning; passing both is an error).
 
     Returns
     -------
     dict
-        Conv-layer name -> float array, one score per output channel (and the details dict when
-        ``details=True``).
+        Conv key -> float array, one score per output channel (and the details dict when
+        ``details=True``). Keys: a LayeredNet's layer names, else the convs' module names
+        (:func:`conv_layer_names`).
 
     Raises
     ------
     ValueError
-        Unknown method, no conv layers, images of the wrong shape, bad ``scale``/``n_images``/
-        ``noise`` -- before any feature map is computed.
+        Unknown method or feature point, no conv layers, images the model rejects, bad
+        ``radius``/``n_images``/``noise`` -- before any feature map is computed.
     """
+    radius, radius_name = _radius_argument(radius, scale, "filter_scores")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(repr(m) for m in METHODS)}")
-    convs = _conv_blocks(model)
-    if scale is not None:
-        scale = _check_positive_number(scale, "scale", "pass a Vietoris-Rips radius or None for the per-layer rule")
+    feature_point = _check_point(feature_point)
+    convs = _convs(model)
+    if radius is not None:
+        radius = _check_positive_number(radius, radius_name,
+                                        "pass a Vietoris-Rips radius or None for the per-layer rule")
         if method != "betti":
-            raise ValueError(f"scale applies to method='betti' only, not {method!r}; leave scale=None")
-        _largest_d2(scale)  # a scale float32 distances can hold, or a clear error now
+            raise ValueError(f"{radius_name} applies to method='betti' only, not {method!r}; leave {radius_name}=None")
+        _largest_d2(radius)  # a radius float32 distances can hold, or a clear error now
     if noise is not None:
         _checks.real(noise, "noise", minimum=0, fix="or None for the per-layer rule")
         if method != "cubical":
@@ -414,26 +571,33 @@ def filter_scores(model, X, y, method: str = "betti", scale: Optional[float] = N
     n_jobs = _checks.integer(n_jobs, "n_jobs", fix="a number of workers, or -1 for all cores")
     if n_jobs == 0:
         raise _checks.InvalidParameterError("n_jobs must not be 0; pass a number of workers, or -1 for all cores")
+    details = _checks.boolean(details, "details")
     info: dict = {}
     X, y = _check_images(model, X, y)  # every method is given images: refuse bad ones even if unread
     if method == "l1":
-        out = {name: conv.weight.detach().abs().sum(dim=(1, 2, 3)).cpu().double().numpy() for name, _, conv in convs}
+        out = {key: conv.weight.detach().abs().sum(dim=(1, 2, 3)).cpu().double().numpy() for key, _, conv in convs}
         return (out, info) if details else out
     if method == "random":
-        out = {name: np.random.default_rng([int(seed), i]).random(conv.out_channels)
-               for i, (name, _, conv) in enumerate(convs)}
+        out = {key: np.random.default_rng([int(seed), i]).random(conv.out_channels)
+               for i, (key, _, conv) in enumerate(convs)}
         return (out, info) if details else out
 
     labels = np.unique(y)
     idx = subsample(y, n_images, seed)
     X, y = X[idx], y[idx]
-    maps = feature_maps(model, X)
+    layered = isinstance(model, LayeredNet) and feature_point == "auto"
+    if layered:  # read as always (the numbers in info stay numbers, as benchmarks/bench_pruning.py expects)
+        maps, points = feature_maps(model, X), {}
+    else:
+        maps, points = feature_maps(model, X, feature_point=feature_point, details=True)
     out = {}
-    for name, m in maps.items():
+    for name in list(maps):
+        m = maps.pop(name)  # each layer's maps are freed once scored
         if method == "hrank":
             flat = m.reshape(-1, m.shape[2], m.shape[3])
             ranks = torch.cat([torch.linalg.matrix_rank(flat[i:i + 8192]) for i in range(0, len(flat), 8192)])
             out[name] = ranks.reshape(m.shape[0], m.shape[1]).double().mean(0).numpy()
+            info[name] = {"n_images": len(X)}
         elif method == "cubical":
             level = float(noise) if noise is not None else CUBICAL_NOISE_FRACTION * float(m.double().std())
             c = cubical_counts(m.reshape(-1, m.shape[2], m.shape[3]), level)
@@ -443,14 +607,16 @@ def filter_scores(model, X, y, method: str = "betti", scale: Optional[float] = N
             total = m.shape[1] * len(labels)
             if method == "betti":
                 preps = _prepared_clouds(m, y, labels)
-                eps = scale if scale is not None else layer_scale(preps)
+                eps = radius if radius is not None else layer_scale(preps)
                 out[name] = _layer_betti(m, labels, preps, eps, n_jobs, f"betti {name}", progress)
-                info[name] = {"scale": eps, "n_images": len(X)}
+                info[name] = {"radius": eps, "scale": eps, "n_images": len(X)}
             else:
                 clouds = _class_clouds(m, y, labels)
                 res = _run(((cloud,) for cloud in clouds), knn_betti, n_jobs, f"betti-knn {name}", progress, total)
                 out[name] = _per_filter(m, labels, res)
                 info[name] = {"k": _KNN_K, "hops": _KNN_HOPS, "n_images": len(X)}
+        if not layered:
+            info[name]["feature_point"] = points[name]
     return (out, info) if details else out
 
 
@@ -468,17 +634,37 @@ def scores_frame(scores: Mapping, method: str = "", **columns) -> pd.DataFrame:
 
 
 def _check_scores(model, scores) -> dict:
-    convs = _conv_blocks(model)
+    """Scores as conv key -> float64 array, checked against the model's convs.
+
+    A LayeredNet needs scores for every conv layer (as always); any other model may score a
+    subset of its convs (the others count as unscored in their groups).
+    """
+    convs = _convs(model)
     if not isinstance(scores, Mapping):
         raise ValueError(f"scores must be a dict from conv-layer name to scores, got {type(scores).__name__}; "
                          "use filter_scores(model, X, y)")
     names = [n for n, _, _ in convs]
-    if set(scores) != set(names):
-        raise ValueError(f"scores name layers {sorted(scores)} but the model's conv layers are {names}; "
-                         "compute them with filter_scores on this model")
+    if isinstance(model, LayeredNet):
+        if set(scores) != set(names):
+            raise ValueError(f"scores name layers {sorted(scores)} but the model's conv layers are {names}; "
+                             "compute them with filter_scores on this model")
+    else:
+        if not scores:
+            raise _checks.InvalidParameterError("scores is empty; compute them with filter_scores(model, X, y)")
+        for key in scores:
+            if key not in names:
+                _checks.choice(key, "a key of scores", names,
+                               fix="keys are the model's Conv2d names from named_modules(); compute the scores with "
+                                   "filter_scores on this model")
     out = {}
     for name, _, conv in convs:
-        s = np.asarray(scores[name], dtype=np.float64).reshape(-1)
+        if name not in scores:
+            continue
+        try:
+            s = np.asarray(scores[name], dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise _checks.InvalidParameterError(f"scores[{name!r}] is not an array of numbers; use filter_scores"
+                                                ) from None
         if len(s) != conv.out_channels:
             raise ValueError(f"scores[{name!r}] has {len(s)} values but {name} has {conv.out_channels} filters; "
                              "compute the scores on this model (not on a pruned or other one)")
@@ -498,6 +684,16 @@ def _check_rule(threshold, fraction):
                               fix="e.g. fraction=0.5 removes half the filters of each layer")
 
 
+def _count_removed(s: np.ndarray, threshold, fraction, highest: bool, cap: int) -> np.ndarray:
+    """The indices (into ``s``) a rule removes, in removal order, at most ``cap``."""
+    order = np.argsort(-s if highest else s, kind="stable")  # the order of removal
+    if threshold is not None:
+        k = int(np.count_nonzero(s > threshold if highest else s < threshold))
+    else:
+        k = int(math.floor(fraction * len(s) + 1e-9))
+    return order[:max(0, min(k, cap))]
+
+
 def select_filters(scores: Mapping, threshold: Optional[float] = None, fraction: Optional[float] = None,
                    highest: bool = True) -> dict:
     """The filters a rule removes: layer -> sorted list of indices (never all of a layer).
@@ -505,20 +701,14 @@ def select_filters(scores: Mapping, threshold: Optional[float] = None, fraction:
     ``threshold``: scores ``> threshold`` (``highest=True``) or ``< threshold`` (``highest=False``).
     ``fraction``: ``floor(fraction * C)`` filters per layer of C, from the top (``highest=True``)
     or the bottom, ties by index. If a layer would lose every filter, the one the rule ranks
-    last (lowest score with ``highest=True``) stays.
+    last (lowest score with ``highest=True``) stays. (:func:`prune` applies the same rule to
+    each group's mean scores.)
     """
     threshold, fraction = _check_rule(threshold, fraction)
     removed = {}
     for name, s in scores.items():
         s = np.asarray(s, dtype=np.float64)
-        n = len(s)
-        order = np.argsort(-s if highest else s, kind="stable")  # the order of removal
-        if threshold is not None:
-            k = int(np.count_nonzero(s > threshold if highest else s < threshold))
-        else:
-            k = int(math.floor(fraction * n + 1e-9))
-        k = min(k, n - 1)
-        removed[name] = sorted(int(i) for i in order[:k])
+        removed[name] = sorted(int(i) for i in _count_removed(s, threshold, fraction, highest, len(s) - 1))
     return removed
 
 
@@ -536,76 +726,284 @@ def count_params_macs(model, example_input) -> tuple:
 
 
 def _example(model, example_input):
-    convs = _conv_blocks(model)
+    """One input (batch of 1) for tracing and counting MACs, checked against the model."""
+    if isinstance(model, LayeredNet):
+        convs = _conv_blocks(model)
+        if example_input is None:
+            side = max(8, 2 ** len(convs))
+            return torch.zeros(1, convs[0][2].in_channels, side, side)
+        x = _as_input(example_input)
+        _check_images(model, x[:1].cpu().numpy())
+        return x[:1]
+    convs = _convs(model)
     if example_input is None:
-        side = max(8, 2 ** len(convs))
-        return torch.zeros(1, convs[0][2].in_channels, side, side)
-    x = torch.as_tensor(example_input).float()
+        if not isinstance(model, _models.ResNet):
+            raise _checks.InvalidParameterError(
+                f"example_input is needed for a {type(model).__name__}: pass one input of the size the model takes "
+                f"(e.g. example_input=X[:1], shape (1, {convs[0][2].in_channels}, height, width)); it is used to "
+                "trace the model and count MACs")
+        return torch.zeros(1, convs[0][2].in_channels, 32, 32)
+    x = _as_input(example_input)[:1]
+    _check_any_images(model, x.cpu().numpy())
+    return x
+
+
+def _as_input(example_input) -> torch.Tensor:
+    try:
+        x = torch.as_tensor(np.asarray(example_input.detach().cpu() if isinstance(example_input, torch.Tensor)
+                                       else example_input, dtype=np.float32))
+    except (TypeError, ValueError):
+        raise _checks.InvalidParameterError(
+            f"example_input must be an image tensor or array, got {type(example_input).__name__}; e.g. X[:1]") from None
     if x.ndim == 3:
         x = x[None]
-    _check_images(model, x[:1].cpu().numpy())
-    return x[:1]
+    if x.ndim != 4 or len(x) == 0:
+        raise _checks.InvalidParameterError(f"example_input must have shape (1, channels, height, width), got "
+                                            f"{tuple(x.shape)}; e.g. X[:1]")
+    return x
+
+
+def _check_ignored(model, ignored_layers) -> list:
+    """Module names (of ``model``) whose output channels are kept, containers expanded to their modules."""
+    if ignored_layers is None:
+        return []
+    if isinstance(ignored_layers, (str, nn.Module)):
+        ignored_layers = [ignored_layers]
+    try:
+        entries = list(ignored_layers)
+    except TypeError:
+        raise _checks.InvalidParameterError(
+            f"ignored_layers must be a list of modules of the model or their names, got {type(ignored_layers).__name__}"
+        ) from None
+    named = dict(model.named_modules())
+    by_id = {id(m): n for n, m in named.items()}
+    aliases = {}
+    if isinstance(model, LayeredNet):  # its layer names ("conv1", "dense") name blocks
+        aliases = {name: by_id[id(block)] for name, block in zip(model.layer_names, model.blocks)}
+    out = []
+    for entry in entries:
+        if isinstance(entry, nn.Module):
+            if id(entry) not in by_id:
+                raise _checks.InvalidParameterError(
+                    f"ignored_layers holds a {type(entry).__name__} that is not a module of this model; pass the "
+                    "model's own modules or their names")
+            name = by_id[id(entry)]
+        elif isinstance(entry, str):
+            name = aliases.get(entry, entry)
+            if name not in named or name == "":
+                _checks.choice(entry, "an ignored_layers entry", [n for n in list(aliases) + list(named) if n],
+                               fix="name modules as model.named_modules() does")
+        else:
+            raise _checks.InvalidParameterError(
+                f"ignored_layers entries must be modules of the model or their names, got {type(entry).__name__} "
+                f"{entry!r:.60}")
+        prefix = name + "."
+        out += [n for n in named if n == name or n.startswith(prefix)]
+    return sorted(set(out))
+
+
+def _user_frame(exc: BaseException) -> str:
+    """Where in the user's code (outside torch, Torch-Pruning and topokit) an exception was raised."""
+    import traceback
+
+    skip = (os.path.dirname(torch.__file__), os.path.dirname(os.path.abspath(__file__)))
+    try:
+        import torch_pruning as tp
+
+        skip += (os.path.dirname(tp.__file__),)
+    except ImportError:  # pragma: no cover
+        pass
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not os.path.abspath(f.filename).startswith(skip)]
+    if not frames:
+        return ""
+    f = frames[-1]
+    code = f" `{f.line.strip()}`" if f.line else ""
+    return f" at{code} ({os.path.basename(f.filename)}:{f.lineno}, in {f.name})"
+
+
+def _untraceable(what: str, exc: BaseException, convs, unknown) -> _checks.InvalidParameterError:
+    ops = f"; Torch-Pruning treated these operations as element-wise: {', '.join(sorted(unknown)[:5])}" if unknown \
+        else ""
+    keep = f"ignored_layers={sorted(convs)[:6]!r}" if convs else "ignored_layers=[...]"
+    return _checks.InvalidParameterError(
+        f"Torch-Pruning cannot prune this model: {what}{_user_frame(exc)}: {type(exc).__name__}: "
+        f"{str(exc).strip()[:300]}{ops}. The operation there ties channels in a way Torch-Pruning does not follow; "
+        f"keep the convs whose channels reach it with {keep}, or rewrite it with standard layers")
+
+
+def _is_output_op(module) -> bool:
+    return type(module).__name__ == "_OutputOp"
 
 
 def prune(model, scores, threshold: Optional[float] = None, fraction: Optional[float] = None,
-          example_input=None, highest: bool = True):
-    """Physically remove filters chosen by their scores; return ``(pruned_model, report)``.
+          example_input=None, highest: bool = True, *, ignored_layers=None):
+    """Physically remove filters chosen by their scores, through coupled channels; return ``(pruned_model, report)``.
+
+    Works on a LayeredNet and on any model Torch-Pruning can trace, residual networks included
+    (see the module docstring): the output channels that must go together (a conv with the convs
+    its output is added to or concatenated with) form a Torch-Pruning group; **a channel's group
+    score is the mean of the scores of the group's scored convs for that channel** (unscored
+    convs are left out; a group without any scored conv is not pruned); the threshold or
+    fraction rule is applied to each group's scores and never empties a group.
 
     Parameters
     ----------
-    model : LayeredNet
-        A CNN; it is not modified (a deep copy is pruned).
+    model : nn.Module
+        A LayeredNet, a :func:`topokit.models.resnet` or any model with Conv2d layers; not
+        modified (a deep copy is pruned).
     scores : dict
-        Conv-layer name -> one score per filter (:func:`filter_scores`).
+        Conv key -> one score per filter (:func:`filter_scores`). A LayeredNet needs every conv
+        layer; other models may score a subset of their convs.
     threshold : float, optional
-        Remove filters scoring above it (below it with ``highest=False``). Kochar et al.'s value
-        is :data:`PAPER_THRESHOLD` = 300 for Betti scores; what it means depends on N and the
-        scale (see notebook 04).
+        Remove channels whose group score is above it (below it with ``highest=False``). Kochar
+        et al.'s value is :data:`PAPER_THRESHOLD` = 300 for Betti scores; what it means depends
+        on N and the radius (see notebook 04).
     fraction : float in [0, 1), optional
-        Remove ``floor(fraction * C)`` filters of each layer of C. Exactly one of threshold and
-        fraction.
+        Remove ``floor(fraction * C)`` channels of each group of C scored channels. Exactly one
+        of threshold and fraction.
     example_input : tensor, optional
-        One input for tracing and counting MACs; default zeros of the smallest size the net
-        takes (global pooling makes MACs scale with the image area: pass a real image size to
-        compare MACs).
+        One input for tracing and counting MACs. Default: for a LayeredNet zeros of the smallest
+        size the net takes, for a ResNet zeros of 32x32; needed for any other model. Global
+        pooling makes MACs scale with the image area: pass a real image to compare MACs.
     highest : bool, default True
         Remove the highest scores (Kochar et al.'s direction); False removes the lowest (L1 and
         HRank's direction).
+    ignored_layers : list of modules or names, optional
+        Layers whose output channels are kept (a group containing one is not pruned; its input
+        channels still follow the layers before it). Module names as ``named_modules()`` gives
+        them (a container such as ``"layer1"`` keeps every layer in it), a LayeredNet's layer
+        names, or the model's modules. The classifier (the last ``nn.Linear``) and any layer
+        whose channels reach the model's output are always kept.
 
     Returns
     -------
-    pruned_model : LayeredNet
+    pruned_model : nn.Module
         Smaller conv, batch-norm and next-layer weights; eval mode.
     report : dict
-        ``params_before``, ``params_after``, ``macs_before``, ``macs_after``, ``removed`` (layer
-        -> sorted removed output-channel indices, original numbering), ``channels_before``,
-        ``channels_after`` (layer -> count).
+        ``params_before``, ``params_after``, ``macs_before``, ``macs_after``; ``removed`` (conv
+        key -> sorted removed output-channel indices, original numbering), ``channels_before``,
+        ``channels_after`` (conv key -> count); ``groups``: one dict per group with a conv
+        (``convs``: its convs' keys, ``scored``: those with scores, ``channels``, ``removed``:
+        channel indices of the group's first conv, ``kept``: None, or why the group was not
+        pruned: ``"ignored_layers"``, ``"output"`` or ``"no scores"``).
+
+    Raises
+    ------
+    ValueError
+        Bad scores or rule, an example input the model rejects, or a model Torch-Pruning cannot
+        prune (the error names the operation where the pruned model breaks and suggests the
+        ``ignored_layers`` that keep it).
     """
     import torch_pruning as tp
 
+    convs = _convs(model)
     scores = _check_scores(model, scores)
-    removed = select_filters(scores, threshold=threshold, fraction=fraction, highest=bool(highest))
+    threshold, fraction = _check_rule(threshold, fraction)
+    highest = _checks.boolean(highest, "highest")
+    ignored = set(_check_ignored(model, ignored_layers))
     x = _example(model, example_input)
     pruned = copy.deepcopy(model).cpu().eval()
+    named = dict(pruned.named_modules())
+    key_of = {id(named[name]): key for key, name, _ in convs}
+    linears = [n for n, m in named.items() if isinstance(m, nn.Linear)]
+    kept_names = ignored | ({linears[-1]} if linears else set())
+    kept = {id(named[n]) for n in kept_names}
     params_before, macs_before = count_params_macs(pruned, x)
-    before = {n: c.out_channels for n, _, c in _conv_blocks(pruned)}
-    if any(removed.values()):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            DG = tp.DependencyGraph().build_dependency(pruned, example_inputs=x)  # traced: not under no_grad
-        for name, _, conv in _conv_blocks(pruned):
-            idxs = removed[name]
-            if not idxs:
+    before = {key: named[name].out_channels for key, name, _ in convs}
+    with torch.no_grad():
+        ref = pruned(x)
+    removed = {key: [] for key, _, _ in convs}
+    report_groups = []
+    unknown: set = set()
+    if scores:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                DG = tp.DependencyGraph().build_dependency(pruned, example_inputs=x)  # traced: not under no_grad
+                groups = list(DG.get_all_groups(ignored_layers=[], root_module_types=(nn.Conv2d, nn.Linear)))
+            except Exception as exc:  # noqa: BLE001 - Torch-Pruning's tracer fails in many ways
+                raise _untraceable("its dependency graph could not be built", exc, [], ()) from None
+        unknown = {str(w.message).split("Unknown operation ")[-1].split(" encountered")[0]
+                   for w in caught if "Unknown operation" in str(w.message)}
+        reached = {id(m) for m in DG.module2node if isinstance(m, nn.Module)}
+        lost = [key for key, name, _ in convs
+                if key in scores and id(named[name]) not in reached and name not in ignored]
+        if lost:
+            raise _checks.InvalidParameterError(
+                f"Torch-Pruning's trace of the model on example_input does not reach {_graph._names(lost)} (used "
+                "under torch.no_grad, through a custom autograd function, or not at all in forward?), so Torch-Pruning "
+                f"cannot prune {'it' if len(lost) == 1 else 'them'}: leave {'it' if len(lost) == 1 else 'them'} out of "
+                f"the scores or keep {'it' if len(lost) == 1 else 'them'} with ignored_layers={lost[:6]!r}")
+        plans = []
+        for group in groups:
+            root = group[0]
+            members, touches_output, has_kept = [], False, False
+            for item in group:
+                module = item.dep.target.module
+                if not DG.is_out_channel_pruning_fn(item.dep.handler):
+                    continue
+                touches_output |= _is_output_op(module)
+                has_kept |= id(module) in kept
+                if id(module) in key_of:
+                    members.append((key_of[id(module)], list(item.idxs), list(item.root_idxs)))
+            if not members:
                 continue
-            group = DG.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=list(idxs))
+            n_root = len(root.idxs)
+            scored = [m for m in members if m[0] in scores]
+            total, count = np.zeros(n_root), np.zeros(n_root)
+            for key, own, roots in scored:
+                np.add.at(total, roots, scores[key][own])
+                np.add.at(count, roots, 1)
+            order = list(before)
+            info = {"convs": sorted((m[0] for m in members), key=order.index),
+                    "scored": sorted((m[0] for m in scored), key=order.index), "channels": n_root,
+                    "removed": [], "kept": None}
+            if has_kept:
+                info["kept"] = "ignored_layers"
+            elif touches_output:
+                info["kept"] = "output"
+            elif not scored:
+                info["kept"] = "no scores"
+            else:
+                live = np.flatnonzero(count > 0)
+                mean = total[live] / count[live]
+                chosen = _count_removed(mean, threshold, fraction, highest, min(len(live), n_root - 1))
+                info["removed"] = sorted(int(live[i]) for i in chosen)
+                if info["removed"]:
+                    plans.append((root.dep.target.module, root.dep.handler, info["removed"], members))
+            report_groups.append(info)
+        for module, handler, idxs, members in plans:
+            gone = set(idxs)
+            group = DG.get_pruning_group(module, handler, idxs=list(idxs))
             if not DG.check_pruning_group(group):
-                raise RuntimeError(f"Torch-Pruning refused to prune {name} channels {idxs}")
+                raise RuntimeError(f"Torch-Pruning refused to prune channels {idxs} of the group of "
+                                   f"{[m[0] for m in members]}")
             group.prune()
-    _check_pruned(pruned, before, removed, x, model)
+            for key, own, roots in members:
+                removed[key] = sorted(removed[key] + [o for o, r in zip(own, roots) if r in gone])
+            try:
+                with torch.no_grad():
+                    out = pruned(x)
+            except Exception as exc:  # noqa: BLE001 - name the operation that broke and the group to keep
+                raise _untraceable("after removing channels of the group of "
+                                   f"{_graph._names([m[0] for m in members])} the pruned model fails", exc,
+                                   [m[0] for m in members], unknown) from None
+            if out.shape != ref.shape:
+                raise _untraceable("the pruned model's output changed shape", ValueError(
+                    f"{tuple(ref.shape)} -> {tuple(out.shape)}"), [m[0] for m in members], unknown)
+    if isinstance(model, LayeredNet):
+        _check_pruned(pruned, before, removed, x, model)
+    else:
+        for key, name, _ in convs:
+            want = before[key] - len(removed[key])
+            if named[name].out_channels != want:
+                raise RuntimeError(f"{key} has {named[name].out_channels} filters after pruning, expected {want}")
     params_after, macs_after = count_params_macs(pruned, x)
     report = {"params_before": params_before, "params_after": params_after, "macs_before": macs_before,
               "macs_after": macs_after, "removed": removed, "channels_before": before,
-              "channels_after": {n: c.out_channels for n, _, c in _conv_blocks(pruned)}}
+              "channels_after": {key: named[name].out_channels for key, name, _ in convs},
+              "groups": sorted(report_groups, key=lambda g: list(before).index(g["convs"][0]))}
+    _models._record_unpruned(pruned, model)
     return pruned.eval(), report
 
 
@@ -652,7 +1050,7 @@ def torch_pruning_importance(scores: Mapping, highest: bool = True):
         return -s if highest else s
 
     importance.bind = lambda model: by_module.update(  # noqa: E731
-        {id(conv): np.asarray(scores[name]) for name, _, conv in _conv_blocks(model)})
+        {id(conv): np.asarray(scores[key]) for key, _, conv in _convs(model) if key in scores})
     return importance
 
 
