@@ -278,7 +278,7 @@ def test_training_fit_ensemble_options(param_value):
 # ----------------------------------------------------------------------------- topology
 
 
-_TOPO_BAD = {"k": bad_int(1), "scale": bad_real(0, include_min=False), "max_dim": bad_int(0, 8),
+_TOPO_BAD = {"k": bad_int(1), "hops": bad_real(0, include_min=False), "max_dim": bad_int(0, 8),
              "max_points": bad_int(1, optional=True), "seed": bad_int(0), "batch_size": bad_int(1),
              "max_memory_bytes": bad_int(1, optional=True)}
 
@@ -294,7 +294,7 @@ def test_topology_layer_betti_inputs(X):
     refuses(lambda: topology.layer_betti(_mlp(), X, _Y[:len(X)] if hasattr(X, "__len__") else _Y, k=5, n_jobs=1))
 
 
-@given(st.one_of(bad_cloud(), st.sampled_from(["k", "scale", "max_dim"]).flatmap(
+@given(st.one_of(bad_cloud(), st.sampled_from(["k", "hops", "max_dim"]).flatmap(
     lambda p: st.tuples(st.just(p), _TOPO_BAD[p]))))
 def test_topology_betti_numbers(value):
     if isinstance(value, tuple):
@@ -331,7 +331,7 @@ def test_filtertopology_knn_betti(cloud):
 # ----------------------------------------------------------------------------- pruning
 
 
-_SCORE_BAD = {"method": bad_name(pruning.METHODS), "scale": bad_real(0, include_min=False, optional=True),
+_SCORE_BAD = {"method": bad_name(pruning.METHODS), "radius": bad_real(0, include_min=False, optional=True),
               "n_images": bad_int(1, optional=True), "seed": bad_int(0),
               "noise": bad_real(0, optional=True), "n_jobs": st.one_of(st.just(0), st.floats(), _junk)}
 

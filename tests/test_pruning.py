@@ -202,7 +202,7 @@ def test_betti_scores_on_circles_and_a_dead_filter():
     scores, info = pruning.filter_scores(net, X, y, method="betti", details=True)
     assert scores["conv1"].tolist() == [2.0, 4.0]  # dead: (1, 0) per class; circle: (1, 1) per class
     assert info["conv1"]["scale"] > 0  # the constant filter did not set the scale to 0
-    tiny = pruning.filter_scores(net, X, y, method="betti", scale=1e-6)
+    tiny = pruning.filter_scores(net, X, y, method="betti", radius=1e-6)
     assert tiny["conv1"].tolist() == [2.0, 2.0 * 60]  # at a tiny scale every distinct image is its own piece
     knn = pruning.filter_scores(net, X, y, method="betti-knn")
     assert knn["conv1"].tolist() == [2.0, 4.0]
@@ -258,10 +258,10 @@ def test_bad_input_is_refused_before_heavy_work(monkeypatch):
         pruning.filter_scores(net, X, y[:9])
     with pytest.raises(ValueError, match="n_images must be an integer >= 1"):
         pruning.filter_scores(net, X, y, n_images=0)
-    with pytest.raises(ValueError, match="scale must be a finite number > 0"):
-        pruning.filter_scores(net, X, y, scale=-1)
-    with pytest.raises(ValueError, match="not a positive float32 distance.*pass a scale between"):
-        pruning.filter_scores(net, X, y, scale=1e39)
+    with pytest.raises(ValueError, match="radius must be a finite number > 0"):
+        pruning.filter_scores(net, X, y, radius=-1)
+    with pytest.raises(ValueError, match="not a positive float32 distance.*pass a (scale|radius) between"):
+        pruning.filter_scores(net, X, y, radius=1e39)
     scores = _scores(net)
     with pytest.raises(ValueError, match=r"scores name layers \['conv1'\] but the model's conv layers are"):
         pruning.prune(net, {"conv1": scores["conv1"]}, fraction=0.5)

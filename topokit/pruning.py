@@ -151,14 +151,7 @@ __all__ = [
     "scores_frame",
     "accuracy_curves",
     "scratch_curve",
-    "STUDY_SETS",
-    "STUDY_SIZES",
-    "STUDY_CURVES",
-    "PruningStudy",
-    "study",
-    "trained_model",
-    "betti_sweep",
-]
+]  # the study names (study, trained_model, ...) still resolve through __getattr__ below, lazily
 
 #: Scoring methods of :func:`filter_scores`.
 METHODS = ("betti", "betti-knn", "cubical", "l1", "hrank", "random")
