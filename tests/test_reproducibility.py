@@ -3,8 +3,8 @@
 Each case trains in a fresh interpreter, because MKL and ATen choose their code paths when they
 start. Forcing an instruction set (``MKL_ENABLE_INSTRUCTIONS``, ``ONEDNN_MAX_CPU_ISA``) stands in
 for running on another CPU; with topokit's pins the per-seed epochs of an MLP and the final loss of
-a CNN must not change by a single bit. Without the pins (``MKL_CBWR=AUTO``) they do change, which
-shows the check can fail.
+a CNN (with ``TOPOKIT_STRICT_CONV=1``, convolutions through MKL) must not change by a single bit.
+Without the pins (``MKL_CBWR=AUTO``) they do change, which shows the check can fail.
 """
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ SCRIPT = textwrap.dedent("""
 def _run(**env) -> dict:
     full = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "ATEN_CPU_CAPABILITY",
                                                               "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")}
-    full.update(env, PYTHONPATH=str(ROOT), TOPOKIT_PROGRESS="0")
+    full.update(PYTHONPATH=str(ROOT), TOPOKIT_PROGRESS="0", TOPOKIT_STRICT_CONV="1")
+    full.update(env)
     out = subprocess.run([sys.executable, "-c", SCRIPT], env=full, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -88,3 +89,21 @@ def test_settings_are_part_of_a_sweep_runs_cache_key():
 
     cfg = sweeps._run_config(sweeps.recipe("D-I"), "relu", 0, "fit", "cpu")
     assert cfg["numerics"]["MKL_CBWR"] == "COMPATIBLE" and cfg["numerics"]["pinned"] is True
+
+
+def test_strict_convolutions_switch(monkeypatch):
+    import torch
+
+    from topokit import reproducibility
+
+    monkeypatch.delenv("TOPOKIT_STRICT_CONV", raising=False)
+    assert not reproducibility.strict_convolutions()
+    with reproducibility.deterministic():
+        assert torch.backends.mkldnn.enabled
+    monkeypatch.setenv("TOPOKIT_STRICT_CONV", "1")
+    with reproducibility.deterministic():
+        assert not torch.backends.mkldnn.enabled
+    assert torch.backends.mkldnn.enabled
+    monkeypatch.setenv("TOPOKIT_STRICT_CONV", "maybe")
+    with pytest.raises(ValueError, match="TOPOKIT_STRICT_CONV must be 1/0"):
+        reproducibility.strict_convolutions()

@@ -11,9 +11,11 @@ imported:
 - ``ATEN_CPU_CAPABILITY=avx2``: PyTorch's own vectorised kernels (element-wise ops, reductions)
   use their AVX2 versions even on an AVX-512 machine (avx2 and avx512 gave the same numbers when
   measured, the scalar fallback did not); only set where the CPU has AVX2;
-- oneDNN off while topokit trains or computes feature maps (:func:`deterministic`): its
+- with ``TOPOKIT_STRICT_CONV=1``, oneDNN off while topokit trains (:func:`deterministic`): its
   convolution kernels differ by instruction set whatever MKL is told; without it convolutions
-  fall back to MKL products, which ``MKL_CBWR`` pins.
+  fall back to MKL products, which ``MKL_CBWR`` pins. Off by default, because it made CNN
+  training 4-6x slower here (see :func:`strict_convolutions`): CNN runs are then reproducible on
+  one machine and may differ in the last bits on another.
 
 The two variables are read when the libraries start, so they only take effect when topokit is
 imported before torch runs its first product. :func:`settings` reports what is in force (it is
@@ -33,7 +35,7 @@ import platform
 import sys
 import warnings
 
-__all__ = ["PINS", "ReproducibilityWarning", "pin", "settings", "deterministic", "pinned"]
+__all__ = ["PINS", "ReproducibilityWarning", "pin", "settings", "deterministic", "pinned", "strict_convolutions"]
 
 #: The environment topokit sets before torch starts (see the module docstring).
 PINS = {"MKL_CBWR": "COMPATIBLE", "ATEN_CPU_CAPABILITY": "avx2"}
@@ -107,17 +109,40 @@ def settings() -> dict:
         "MKL_CBWR": os.environ.get("MKL_CBWR"),
         "ATEN_CPU_CAPABILITY": os.environ.get("ATEN_CPU_CAPABILITY"),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "onednn_in_training": False,
+        "onednn_in_training": not strict_convolutions(),
         "torch": torch.__version__,
         "machine": platform.machine(),
     }
 
 
+def strict_convolutions() -> bool:
+    """Whether :func:`deterministic` turns oneDNN off (``TOPOKIT_STRICT_CONV=1``; off by default).
+
+    Convolutions through MKL instead of oneDNN obey ``MKL_CBWR`` and so give the same numbers on
+    any x86 CPU, but training a CIFAR ResNet-20 was 4-6x slower that way (measured here), far
+    from "costs little": by default CNN training keeps oneDNN, and its numbers may differ in the
+    last bits between CPUs of different instruction sets (MLP training is pinned either way).
+    """
+    value = os.environ.get("TOPOKIT_STRICT_CONV", "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    from . import _checks
+
+    raise _checks.InvalidParameterError(
+        f"TOPOKIT_STRICT_CONV must be 1/0, true/false, yes/no or on/off, got {value!r}")
+
+
 @contextlib.contextmanager
 def deterministic():
-    """oneDNN off (convolutions through MKL, pinned by ``MKL_CBWR``) inside the block, restored after."""
+    """With :func:`strict_convolutions`, oneDNN off inside the block (convolutions through MKL,
+    pinned by ``MKL_CBWR``), restored after; otherwise nothing changes."""
     import torch
 
+    if not strict_convolutions():
+        yield
+        return
     before = torch.backends.mkldnn.enabled
     torch.backends.mkldnn.enabled = False  # only this flag: flags() also touches TF32 and warns
     try:
