@@ -92,6 +92,9 @@ _STALE_SECONDS = 3600  # a temporary folder older than this is left over from an
 #: :meth:`Cache.memo` and :meth:`Cache.clear` refuse any other name; add one with
 #: :func:`register_kind`.
 KINDS: dict[str, str] = {
+    "byom-betti": "per-block Betti numbers of notebook 06's ResNet (topokit.studies.byom)",
+    "byom-model": "notebook 06's trained ResNet-20, as architecture and state dict",
+    "byom-table": "notebook 06's pruning table: every method and fraction, fine-tuned and measured",
     "claim": "a notebook's measured outcome of one claim of the paper (topokit.report)",
     "ladder-run": "one evaluation run of a tuned recipe on a rung of the Betti ladder (topokit.studies.ladder)",
     "ladder-trial": "one search trial's run on a rung of the Betti ladder (topokit.studies.ladder)",

@@ -84,6 +84,11 @@ CLAIMS: dict[str, tuple[str, str, str]] = {
                          "A well-trained network brings every class to Betti numbers (1, 0, ...) by its "
                          "last layer.",
                          "02_layer_persistence_diagrams.ipynb"),
+    "ext-resnet-betti": ("topokit extension",
+                         "Extension, not a claim of either paper: on a residual network (CIFAR ResNet-20), "
+                         "removing the filters with the highest Betti scores beats removing random filters "
+                         "at equal fractions.",
+                         "06_bring_your_own_model.ipynb"),
 }
 
 
