@@ -308,3 +308,34 @@ def test_interrupted_run_then_rerun_reuses_what_was_computed(tmp_path, monkeypat
     monkeypatch.setenv("FAIL_NOW", "0")
     pipeline.reproduce(notebooks_dir=books, build_dir=tmp_path / "build", progress=False)
     assert calls.read_text() == "x"  # computed once, in the interrupted run
+
+
+# ----------------------------------------------------------------------------- a quiet log
+
+READ_ONLY_FIT = """
+import numpy as np
+from topokit import models, training
+rng = np.random.default_rng(0)
+X = rng.normal(size=(64, 2)).astype(np.float32)
+y = (X[:, 0] > 0).astype(np.int64)
+for a in (X, y):
+    a.flags.writeable = False  # as an array read from a memory map or the cache is
+net = models.mlp(2, 4, 2, "relu", seed=0)
+training.fit(net, X, y, X_test=X, y_test=y, max_epochs=2, seed=0, progress=False)
+training.fit_ensemble([models.mlp(2, 4, 2, "relu", seed=s) for s in (0, 1)], X, y, seeds=[0, 1], max_epochs=2,
+                      progress=False)
+print(training.predict(net, X).shape)
+"""
+
+
+@pytest.mark.slow
+def test_training_on_read_only_arrays_warns_nothing():
+    """torch warns once per process when it shares a read-only numpy array ("The given NumPy array is
+    not writable"), so the check runs in a fresh process with every warning an error."""
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-W", "error", "-c", READ_ONLY_FIT], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "(64,)", run.stderr[-2000:]
+    assert "not writable" not in run.stderr
