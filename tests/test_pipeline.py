@@ -339,3 +339,33 @@ def test_training_on_read_only_arrays_warns_nothing():
                          timeout=120)
     assert run.returncode == 0 and run.stdout.strip() == "(64,)", run.stderr[-2000:]
     assert "not writable" not in run.stderr
+
+
+# ----------------------------------------------------------------------------- warm reruns
+
+
+@pytest.mark.slow
+def test_a_rerun_of_the_primers_diagram_cell_computes_nothing(tmp_path, monkeypatch):
+    """Notebook 00's own cells (mode, imports, shapes, diagrams) run twice on one cache: the first
+    run computes the five diagrams, the second reads all five (computations counted, not seconds)."""
+    from topokit.fileio import PROJECT_ROOT
+
+    monkeypatch.setenv("TOPOKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TOPOKIT_FIGURES", str(tmp_path / "figures"))
+    primer = nbformat.read(PROJECT_ROOT / "notebooks" / "00_topology_primer.ipynb", as_version=4)
+    code = [c for c in primer.cells if c.cell_type == "code"]
+    wanted = ["MODE = fileio.run_mode()", "from topokit.cache import Cache", "def circle(",
+              "diagrams[name] = cached(topology.persistence_diagram"]
+    cells = [next(c for c in code if text in c.source) for text in wanted]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = cells + [nbformat.v4.new_code_cell("print('computed', cache.stats.misses, 'read', cache.stats.hits)")]
+    nb.metadata["kernelspec"] = primer.metadata["kernelspec"]
+    books = tmp_path / "nbs"
+    books.mkdir()
+    nbformat.write(nb, books / "00_primer_cells.ipynb")
+    counts = []
+    for run in ("cold", "warm"):
+        done = pipeline.reproduce(quick=True, notebooks_dir=books, build_dir=tmp_path / run, progress=False)
+        out = nbformat.read(done[0].executed, as_version=4)
+        counts.append(out.cells[-1].outputs[0]["text"].strip())
+    assert counts == ["computed 5 read 0", "computed 0 read 5"]

@@ -94,6 +94,8 @@ _STALE_SECONDS = 3600  # a temporary folder older than this is left over from an
 KINDS: dict[str, str] = {
     "claim": "a notebook's measured outcome of one claim of the paper (topokit.report)",
     "layer-betti": "per-layer Betti numbers of one trained net (notebook 02)",
+    "notebook-cell": "a notebook's own computation (diagrams and Betti numbers of the primer's clouds, the "
+                     "explorer's frames), keyed by a digest of its input points and its parameters",
     "prune-curves": "accuracy after pruning, per method and fraction (topokit.pruning.study)",
     "prune-model": "a CNN trained for the pruning study, as architecture and state dict",
     "prune-scores": "per-filter scores of one pruning method",

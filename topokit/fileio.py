@@ -28,7 +28,8 @@ from typing import Iterator, Optional
 from ._checks import InvalidParameterError, choice, string
 
 __all__ = ["PROJECT_ROOT", "MODES", "MODE_LINE", "run_mode", "env_mode", "current_mode", "env_flag", "parse_mode_line",
-           "quick_mode", "full_mode", "progress_enabled", "atomic_path", "atomic_write_text", "atomic_write_bytes", "file_digest"]
+           "quick_mode", "full_mode", "progress_enabled", "atomic_path", "atomic_write_text", "atomic_write_bytes", "file_digest",
+           "array_digest"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -189,4 +190,21 @@ def file_digest(path: Path | str, algorithm: str = "sha256", chunk: int = 1 << 2
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):
             h.update(block)
+    return h.hexdigest()
+
+
+def array_digest(*arrays) -> str:
+    """sha256 hex digest of arrays' dtypes, shapes and contents: a cache key for computed-on data.
+
+    Two arrays with the same values but another dtype or shape have different digests.
+    """
+    import numpy as np
+
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        if a.dtype == object:
+            raise InvalidParameterError("array_digest takes numeric arrays, got one of dtype object")
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
     return h.hexdigest()
