@@ -1,5 +1,6 @@
 # make test       set up .venv if needed, run the test suite
-# make reproduce  set up .venv if needed, execute the notebooks headless, write figures/
+# make reproduce  set up .venv if needed, execute the notebooks headless, write figures/ (no tracked file changes)
+# make readme     a maintainer's act: reproduce (default mode) and rewrite README.md's table and docs/gallery/
 # make e2e        every notebook run in JupyterLab in a headless Chromium (apt-get install chromium); screenshots in build/e2e/
 # make bench      every benchmark in benchmarks/, figures recorded in benchmarks/results.json
 PYTHON ?= python3.11
@@ -15,7 +16,7 @@ export TOPOKIT_DATA := $(abspath ../shared/data)
 endif
 endif
 
-.PHONY: setup test test-fast reproduce reproduce-quick reproduce-full bench e2e strip clean
+.PHONY: setup test test-fast reproduce reproduce-quick reproduce-full readme bench e2e strip clean
 
 setup: $(STAMP)
 
@@ -40,6 +41,9 @@ reproduce-quick: $(STAMP)
 
 reproduce-full: $(STAMP)
 	$(PY) -m topokit reproduce --full $(ARGS)
+
+readme: $(STAMP)
+	$(PY) -m topokit reproduce --update-readme $(ARGS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py $(ARGS)

@@ -1,7 +1,8 @@
 """Command line of topokit.
 
-``topokit reproduce [--quick | --full] [--only 03 04] [--list] [--no-download] [--scheduler ADDR]`` executes the
-numbered notebooks headless; ``topokit cache info [--kind KIND] [--dir DIR]`` and
+``topokit reproduce [--quick | --full] [--only 03 04] [--list] [--no-download] [--scheduler ADDR]
+[--update-readme]`` executes the numbered notebooks headless (writing only into ignored folders;
+``--update-readme``, a maintainer's act, also rewrites the README's table and ``docs/gallery/``); ``topokit cache info [--kind KIND] [--dir DIR]`` and
 ``topokit cache clear [--kind KIND] [--dir DIR]`` look after the on-disk cache (only a folder
 topokit made, see :mod:`topokit.cache`; ``clear`` removes only entries it verifies and reports
 what it removed and what it left); ``topokit strip NOTEBOOK...`` removes outputs before a commit.
@@ -29,7 +30,8 @@ def _reproduce(args) -> int:
         return 0
     try:
         runs = pipeline.reproduce(quick=args.quick, full=args.full, only=args.only, timeout=args.timeout,
-                                  download=False if args.no_download else None, scheduler=args.scheduler)
+                                  download=False if args.no_download else None, scheduler=args.scheduler,
+                                  update_readme=args.update_readme)
     except pipeline.NotebookExecutionError as exc:
         print(f"topokit reproduce: {exc}", file=sys.stderr)
         return 1
@@ -102,6 +104,9 @@ def main(argv=None) -> int:
     rep.add_argument("--scheduler", metavar="ADDRESS",
                      help="run sweeps and filter scoring on a Dask cluster, e.g. tcp://host:8786 "
                           "(also TOPOKIT_SCHEDULER)")
+    rep.add_argument("--update-readme", action="store_true",
+                     help="a maintainer's act: let notebook 05 rewrite README.md's reproduction table and docs/gallery/ "
+                          "from this run (also make readme); a reader's run never touches tracked files")
     rep.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell (default 3600)")
     cache = sub.add_parser("cache", help="inspect or clear the on-disk cache (data/cache or TOPOKIT_CACHE)")
     cache.add_argument("action", choices=["info", "clear"])

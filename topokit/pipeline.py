@@ -2,11 +2,21 @@
 
 :func:`reproduce` executes ``notebooks/NN_*.ipynb`` in order with nbclient, each with its own
 folder as working directory, and writes the executed copies to ``build/notebooks/``. It stops at
-the first failing cell and names the notebook and the cell. Quick mode (``quick=True`` or
-``TOPOKIT_QUICK=1``) injects ``QUICK = True`` after each notebook's ``parameters`` cell (as
-papermill does) and sets ``TOPOKIT_QUICK=1`` in the kernel, so every notebook runs at small
-sizes; quick figures go to ``figures/quick/`` and never overwrite a full run's figures. Full
-mode (``full=True`` or ``TOPOKIT_FULL=1``) runs at paper scale, resumable through the cache.
+the first failing cell and names the notebook and the cell.
+
+The mode (:func:`topokit.fileio.run_mode`) reaches a notebook exactly as it reaches a reader's
+JupyterLab: through ``TOPOKIT_QUICK`` / ``TOPOKIT_FULL`` in the kernel's environment, which every
+notebook's first code cell reads; no code is injected. That cell prints ``topokit mode: <mode>``
+first, and the pipeline stops the notebook right after it when the line is missing or names another
+mode (:class:`NotebookModeError`). Quick mode (``quick=True`` or ``TOPOKIT_QUICK=1``) runs every
+notebook at small sizes; quick figures go to ``figures/quick/`` and never overwrite a full run's
+figures. Full mode (``full=True`` or ``TOPOKIT_FULL=1``) runs at paper scale, resumable through the
+cache.
+
+A reader's run writes only into ignored folders (``build/``, ``figures/``, the cache): the README's
+reproduction table and ``docs/gallery/`` are rewritten only when asked (``update_readme=True``,
+``topokit reproduce --update-readme``, ``make readme``); otherwise the run ends by saying where its
+verdicts differ from the README's table (:func:`readme_differences`).
 
 Before any notebook runs, :func:`preflight` checks every dataset the notebooks declare in their
 metadata (downloading missing official files unless ``TOPOKIT_DOWNLOAD=0``). Figures are written
@@ -28,10 +38,11 @@ from typing import Iterable, Iterator, Optional, Sequence
 
 from . import parallel
 from ._checks import InvalidParameterError
-from .fileio import PROJECT_ROOT, atomic_write_text, full_mode, progress_enabled, quick_mode
+from . import _checks
+from .fileio import MODE_LINE, PROJECT_ROOT, atomic_write_text, current_mode, parse_mode_line, progress_enabled
 
-__all__ = ["NotebookRun", "NotebookExecutionError", "execute_notebook", "find_notebooks", "notebook_info",
-           "preflight", "reproduce", "strip_outputs"]
+__all__ = ["NotebookRun", "NotebookExecutionError", "NotebookModeError", "execute_notebook", "find_notebooks",
+           "notebook_info", "preflight", "readme_differences", "reproduce", "strip_outputs"]
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
 
@@ -45,6 +56,7 @@ class NotebookRun:
     seconds: float
     quick: bool
     ok: bool = True
+    mode: str = ""
 
 
 class NotebookExecutionError(RuntimeError):
@@ -59,6 +71,52 @@ class NotebookExecutionError(RuntimeError):
             f"{notebook.name} failed at {where} (code cells counted from 1):\n    {excerpt}\n"
             f"{error}\nThe partly executed copy is {executed}"
         )
+
+
+class NotebookModeError(NotebookExecutionError):
+    """A notebook ran in another mode than the one asked for, or did not say which.
+
+    Raised right after the notebook's first code cell, which must print ``topokit mode: <mode>``
+    (see :func:`topokit.fileio.run_mode`), before the rest of the notebook runs.
+    """
+
+    def __init__(self, notebook: Path, expected: str, found: Optional[str], source: str, executed: Path):
+        self.notebook, self.expected, self.found, self.executed = notebook, expected, found, executed
+        self.cell_index, self.source, self.error = 1, source, ""
+        excerpt = "\n    ".join(source.strip().splitlines()[:8])
+        if found is None:
+            what = (f"its first code cell did not print '{MODE_LINE.format('<mode>')}' as its first line of output, so "
+                    f"the {expected!r} mode asked for cannot be checked; start the notebook with\n"
+                    f"    MODE = fileio.run_mode()\n    print(fileio.MODE_LINE.format(MODE))")
+        else:
+            what = (f"it runs in {found!r} mode but {expected!r} was asked for: its first code cell must follow "
+                    f"TOPOKIT_QUICK / TOPOKIT_FULL through fileio.run_mode() (a literal override such as "
+                    f"run_mode({found!r}) is for a reader's own session, not for a committed notebook)")
+        self.error = what
+        RuntimeError.__init__(self, f"{notebook.name}: {what}\nIts first code cell:\n    {excerpt}\n"
+                                    f"The partly executed copy is {executed}")
+
+
+def _requested_mode(quick: Optional[bool], full: Optional[bool]) -> str:
+    """The mode a run asks for: the ``quick`` / ``full`` arguments, else the mode in force.
+
+    The environment is checked even when an argument is given (``TOPOKIT_QUICK=maybe`` or both
+    variables on are refused), and quick together with full is refused, naming where each came from.
+    """
+    quick = None if quick is None else _checks.boolean(quick, "quick")
+    full = None if full is None else _checks.boolean(full, "full")
+    if quick and full:
+        raise _checks.InvalidParameterError("quick and full mode exclude each other; pick one (--quick or --full)")
+    current = current_mode()  # refuses a bad TOPOKIT_QUICK / TOPOKIT_FULL before anything runs
+    q = quick if quick is not None else current == "quick"
+    f = full if full is not None else current == "full"
+    if q and f:
+        raise _checks.InvalidParameterError(
+            "quick and full mode exclude each other: "
+            + ("--quick (quick=True) was given while TOPOKIT_FULL is on" if quick else
+               "--full (full=True) was given while TOPOKIT_QUICK is on")
+            + "; pick one (unset TOPOKIT_QUICK or TOPOKIT_FULL)")
+    return "quick" if q else "full" if f else "default"
 
 
 def _check_only(only) -> Optional[list[str]]:
@@ -97,6 +155,8 @@ def find_notebooks(directory: Path | str | None = None, only: Optional[Sequence[
     if not directory.is_dir():
         raise FileNotFoundError(f"notebook folder {directory} does not exist")
     books = sorted(p for p in directory.iterdir() if NOTEBOOK_PATTERN.match(p.name))
+    if only is None:
+        _check_numbering(directory, books)
     if only is not None:
         missing = [o for o in only if not any(p.name.startswith(o) for p in books)]
         if missing:
@@ -105,6 +165,26 @@ def find_notebooks(directory: Path | str | None = None, only: Optional[Sequence[
             )
         books = [p for p in books if any(p.name.startswith(o) for o in only)]
     return books
+
+
+def _check_numbering(directory: Path, books: Sequence[Path]) -> None:
+    """Refuse a gap in the numbering (``00, 01, 03``): a notebook renamed or missing would
+    otherwise be skipped without a word. Names the missing numbers and the files that look like
+    them."""
+    numbers = sorted({int(p.name[:2]) for p in books})
+    if not numbers:
+        return
+    missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
+    if not missing:
+        return
+    others = sorted(p.name for p in directory.glob("*.ipynb") if not NOTEBOOK_PATTERN.match(p.name))
+    like = [n for n in others if any(n.startswith(f"{m:02d}") for m in missing)]
+    raise FileNotFoundError(
+        f"no notebook numbered {', '.join(f'{m:02d}' for m in missing)} in {directory} (found "
+        f"{', '.join(p.name for p in books)}); was it renamed or removed? The pipeline runs files named "
+        "NN_name.ipynb (two digits, an underscore, a name)"
+        + (f"; these look like it but do not match: {', '.join(like)}" if like else "")
+        + ". Restore it, or name the notebooks to run with --only")
 
 
 @contextlib.contextmanager
@@ -202,24 +282,54 @@ def _kernel_manager_class(socket_dir: str):
     return IPCKernelManager
 
 
+class _ModeCheck:
+    """An nbclient hook: after the first code cell ran, its first line of output must be the
+    mode line naming ``expected``; otherwise the notebook stops there (:class:`NotebookModeError`)."""
+
+    def __init__(self, path: Path, executed: Path, expected: str, enabled: bool = True):
+        self.path, self.executed, self.expected = path, executed, expected
+        self.done = not enabled
+        self.found: Optional[str] = None
+
+    def __call__(self, cell=None, cell_index=None, execute_reply=None, **_) -> None:
+        if self.done or cell is None or cell.get("cell_type") != "code" or not cell.source.strip():
+            return
+        self.done = True
+        if (execute_reply or {}).get("content", {}).get("status") == "error":
+            return  # the cell's own error is what to report; nbclient raises it next
+        text = next((o.get("text", "") for o in cell.get("outputs", [])
+                     if o.get("output_type") == "stream" and o.get("name") == "stdout"), "")
+        self.found = parse_mode_line(text)
+        if self.found != self.expected:
+            raise NotebookModeError(self.path, self.expected, self.found, cell.source, self.executed)
+
+
 def execute_notebook(path: Path, executed: Path, *, quick: bool, timeout: int = 3600,
                      kernel_name: str = "python3", parameters: Optional[dict] = None,
                      full: bool = False, progress: Optional[bool] = False,
-                     env: Optional[dict] = None) -> NotebookRun:
+                     env: Optional[dict] = None, check_mode: bool = True) -> NotebookRun:
     """Execute one notebook with its folder as working directory; write the executed copy.
 
-    ``env`` adds environment variables for the kernel (e.g. ``TOPOKIT_FIGURES``); ``progress``
-    shows which cell of how many is running (see :func:`reproduce`).
+    The mode reaches the kernel as ``TOPOKIT_QUICK`` / ``TOPOKIT_FULL`` (``"1"`` or ``"0"``),
+    which the notebook's first code cell reads with :func:`topokit.fileio.run_mode`; nothing is
+    injected into the notebook for it. With ``check_mode`` (the default) the first code cell's
+    first line of output must be ``topokit mode: <mode>`` naming that mode, or the run stops right
+    after that cell with :class:`NotebookModeError`. ``parameters`` (a dict) still inserts a cell
+    assigning them after the cell tagged ``parameters``, as papermill does. ``env`` adds environment
+    variables for the kernel (e.g. ``TOPOKIT_FIGURES``); ``progress`` shows which cell of how many
+    is running (see :func:`reproduce`).
     """
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    quick, full = _checks.boolean(quick, "quick"), _checks.boolean(full, "full")
+    check_mode = _checks.boolean(check_mode, "check_mode")
+    if quick and full:
+        raise _checks.InvalidParameterError("quick and full mode exclude each other; pick one")
+    mode = "quick" if quick else "full" if full else "default"
     nb = nbformat.read(path, as_version=4)
-    params = dict(parameters or {})
-    if quick:
-        params.setdefault("QUICK", True)
-    _inject_parameters(nb, params)
+    _inject_parameters(nb, dict(parameters or {}))
     kernel_env = {"TOPOKIT_QUICK": "1" if quick else "0", "TOPOKIT_FULL": "1" if full else "0",
                   "MPLBACKEND": "Agg", "TOPOKIT_PROGRESS": os.environ.get("TOPOKIT_PROGRESS", "0")}
     for var in ("TOPOKIT_DATA", "TOPOKIT_FIGURES", "TOPOKIT_CACHE"):
@@ -230,16 +340,25 @@ def execute_notebook(path: Path, executed: Path, *, quick: bool, timeout: int = 
     kernel_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))
     n_code = sum(c.cell_type == "code" for c in nb.cells)
     bar = _Progress(path.name, n_code, progress_enabled(progress))
+    failed = executed.with_name(executed.stem + ".failed.ipynb")
+    checker = _ModeCheck(path, failed, mode, enabled=check_mode)
+
+    def on_executed(**kwargs):
+        bar.executed(**kwargs)
+        checker(**kwargs)
+
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="topokit-kernel-") as sockets, _environ(**kernel_env):
         client = NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
                                 kernel_manager_class=_kernel_manager_class(sockets),
                                 resources={"metadata": {"path": str(path.parent)}},
-                                on_cell_start=bar.start, on_cell_executed=bar.executed)
+                                on_cell_start=bar.start, on_cell_executed=on_executed)
         try:
             client.execute()
+        except NotebookModeError:
+            atomic_write_text(failed, nbformat.writes(nb))
+            raise
         except CellExecutionError as exc:
-            failed = executed.with_name(executed.stem + ".failed.ipynb")
             atomic_write_text(failed, nbformat.writes(nb))
             index, source = _failed_cell(nb)
             error = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip().splitlines()[-1]  # no terminal colours
@@ -247,7 +366,7 @@ def execute_notebook(path: Path, executed: Path, *, quick: bool, timeout: int = 
         finally:
             bar.close()
     atomic_write_text(executed, nbformat.writes(nb))
-    return NotebookRun(path, executed, time.perf_counter() - t0, quick)
+    return NotebookRun(path, executed, time.perf_counter() - t0, quick, mode=mode)
 
 
 def notebook_info(path: Path | str) -> dict:
@@ -298,19 +417,25 @@ def reproduce(quick: Optional[bool] = None, only: Optional[Sequence[str]] = None
               notebooks_dir: Path | str | None = None, build_dir: Path | str | None = None,
               timeout: int = 3600, kernel_name: str = "python3", progress: bool = True,
               full: Optional[bool] = None, download: Optional[bool] = None,
-              scheduler: Optional[str] = None) -> list[NotebookRun]:
+              scheduler: Optional[str] = None, update_readme: bool = False) -> list[NotebookRun]:
     """Execute the numbered notebooks in order; stop at the first failure.
 
     Before anything runs, every dataset the chosen notebooks declare is checked, and missing
     official files are downloaded (checksum verified) unless ``download=False`` or
     ``TOPOKIT_DOWNLOAD=0``. Each notebook writes its figures into a staging folder that replaces
     the earlier figures only when the notebook succeeds: a failure leaves the last good figures
-    intact.
+    intact. Each notebook must print the mode it runs in first (see :func:`execute_notebook`).
+
+    A reader's run writes only into ignored folders (``build/``, the figures folder, the cache)
+    and ends by printing where its verdicts differ from the README's table; only
+    ``update_readme=True`` (a maintainer's act) lets notebook 05 rewrite README.md's table and
+    ``docs/gallery/``.
 
     Parameters
     ----------
     quick : bool, optional
-        Small sizes for a fast check (CI); default from ``TOPOKIT_QUICK``.
+        Small sizes for a fast check (CI); default from ``TOPOKIT_QUICK`` (see
+        :func:`topokit.fileio.run_mode`).
     only : list of str, optional
         Run only notebooks whose names start with these prefixes, e.g. ``["01"]``; an empty list or
         an empty or blank prefix is refused (``InvalidParameterError``) before anything runs.
@@ -329,6 +454,10 @@ def reproduce(quick: Optional[bool] = None, only: Optional[Sequence[str]] = None
         A Dask scheduler address (``tcp://host:8786``; default ``TOPOKIT_SCHEDULER``): sweeps and
         filter scoring in the notebooks run on that cluster (see :mod:`topokit.parallel`). It is
         checked, with its workers, before any notebook runs.
+    update_readme : bool, default False
+        Let the report notebook rewrite the README's reproduction table and ``docs/gallery/`` from
+        this run (``TOPOKIT_UPDATE_README=1`` in its kernel); refused in quick mode, whose numbers
+        check the code path only.
 
     Returns
     -------
@@ -345,16 +474,20 @@ def reproduce(quick: Optional[bool] = None, only: Optional[Sequence[str]] = None
         and figures.
     """
     only = _check_only(only)  # an empty or blank prefix would select every notebook
-    quick, full = quick_mode(quick), full_mode(full)
-    if quick and full:
-        raise ValueError("quick and full mode exclude each other; pick one (unset TOPOKIT_QUICK or TOPOKIT_FULL)")
+    mode = _requested_mode(quick, full)
+    quick, full = mode == "quick", mode == "full"
+    update_readme = _checks.boolean(update_readme, "update_readme")
+    if update_readme and quick:
+        raise _checks.InvalidParameterError(
+            "update_readme (--update-readme) needs the default or full mode: quick mode's numbers check the code "
+            "path, not the claims, and must not replace the README's table; drop --quick (or unset TOPOKIT_QUICK)")
     if download is None:
         download = os.environ.get("TOPOKIT_DOWNLOAD", "1").strip().lower() not in ("0", "false", "no")
     books = find_notebooks(notebooks_dir, only)
     if not books:
         raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {notebooks_dir or 'notebooks/'}")
     preflight(books, download=download)
-    extra_env = {}
+    extra_env = {"TOPOKIT_UPDATE_README": "1" if update_readme else "0"}
     address = parallel.scheduler_address(scheduler)
     if address is not None:
         parallel.connect(address).close()  # fails fast, naming the address and the fix
@@ -362,7 +495,6 @@ def reproduce(quick: Optional[bool] = None, only: Optional[Sequence[str]] = None
     build = Path(build_dir) if build_dir is not None else PROJECT_ROOT / "build" / (
         "notebooks-quick" if quick else "notebooks")
     root = _figures_root()
-    mode = "quick" if quick else "full" if full else "default"
     runs = []
     for i, path in enumerate(books, 1):
         if progress:
@@ -381,7 +513,90 @@ def reproduce(quick: Optional[bool] = None, only: Optional[Sequence[str]] = None
             print(f"      done in {run.seconds:.1f} s -> {run.executed}", flush=True)
         runs.append(run)
     _record_runs(build / "runs.json", runs, mode)
+    if progress and not update_readme and notebooks_dir is None:  # the project's notebooks: a reader's run
+        _print_readme_differences(mode)
     return runs
+
+
+_TABLE_SPLIT = re.compile(r"(?<!\\)\|")
+
+
+def _table_verdicts(markdown: str) -> dict[str, str]:
+    """{claim cell: verdict} from a reproduction table as :func:`topokit.report.readme_table` writes it."""
+    verdicts = {}
+    for line in markdown.splitlines():
+        cells = [c.strip() for c in _TABLE_SPLIT.split(line.strip())]
+        if len(cells) < 6 or not line.lstrip().startswith("|") or set(cells[1]) <= set("-: ") or cells[1] == "claim":
+            continue
+        verdicts[cells[1]] = cells[-2].strip("*").strip()
+    return verdicts
+
+
+def _readme_section(readme: Path) -> tuple[str, Optional[str]]:
+    """The README's reproduction table and the mode it names (None when it names none)."""
+    from . import report
+
+    text = readme.read_text(encoding="utf-8")
+    if report.README_START not in text or report.README_END not in text:
+        raise ValueError(f"{readme} has no '{report.README_START}' ... '{report.README_END}' markers")
+    section = text.split(report.README_START, 1)[1].split(report.README_END, 1)[0]
+    found = re.search(r"\((quick|default|full) mode\)", section)
+    return section, found.group(1) if found else None
+
+
+def readme_differences(claims, readme: Path | str | None = None) -> list[dict]:
+    """Where this run's verdicts differ from the README's published table.
+
+    Parameters
+    ----------
+    claims : pandas.DataFrame
+        This run's claims, :func:`topokit.report.load_claims`.
+    readme : path, optional
+        Default the project's README.md.
+
+    Returns
+    -------
+    list of dict
+        One per claim whose verdict differs or that only one side has: ``claim`` (its text as the
+        table shows it), ``readme`` and ``this_run`` (the verdicts; None where absent),
+        ``readme_mode`` and ``run_mode``. Empty when they agree.
+    """
+    from . import report
+
+    readme = Path(readme) if readme is not None else PROJECT_ROOT / "README.md"
+    section, readme_mode = _readme_section(readme)
+    published = _table_verdicts(section)
+    ours = _table_verdicts(report.readme_table(claims))
+    run_mode = str(claims["mode"].iloc[0]) if len(claims) and "mode" in claims.columns else None
+    return [{"claim": claim, "readme": published.get(claim), "this_run": ours.get(claim),
+             "readme_mode": readme_mode, "run_mode": run_mode}
+            for claim in dict.fromkeys([*published, *ours]) if published.get(claim) != ours.get(claim)]
+
+
+def _print_readme_differences(mode: str) -> None:
+    """After a reader's run: say whether its verdicts match the README's table, and where not."""
+    from . import report
+
+    try:
+        claims = report.load_claims(mode)
+        if claims.empty:
+            return
+        diffs = readme_differences(claims)
+        _, readme_mode = _readme_section(PROJECT_ROOT / "README.md")
+    except (OSError, ValueError) as exc:
+        print(f"(not compared with the README's table: {exc})", flush=True)
+        return
+    note = (f" (the README's table comes from a {readme_mode}-mode run, this one is {mode}: verdicts may differ)"
+            if readme_mode and readme_mode != mode else "")
+    if not diffs:
+        print(f"Verdicts: all {len(claims)} agree with the README's table{note}.", flush=True)
+        return
+    print(f"Verdicts that differ from the README's table{note}:", flush=True)
+    for d in diffs:
+        claim = d["claim"] if len(d["claim"]) <= 90 else d["claim"][:87] + "..."
+        print(f"  - {claim}: README {d['readme'] or '(absent)'}, this run {d['this_run'] or '(absent)'}",
+              flush=True)
+    print("The README is left as it is (a maintainer regenerates it with `make readme`).", flush=True)
 
 
 def _record_runs(path: Path, runs: Sequence[NotebookRun], mode: str) -> None:

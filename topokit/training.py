@@ -88,8 +88,18 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.long: np.int64}
+
+
 def _as_tensor(a: np.ndarray, dtype, device) -> torch.Tensor:
-    return torch.as_tensor(np.ascontiguousarray(a), dtype=dtype, device=device)
+    """``a`` as a tensor of ``dtype`` on ``device``, sharing memory only with a writable array.
+
+    torch cannot protect a read-only array (a memory-mapped file, a cached array) and warns when it
+    shares one; such an array, like one of another dtype or layout, is copied first.
+    """
+    if isinstance(a, torch.Tensor):
+        return a.to(dtype=dtype, device=device)
+    return torch.as_tensor(np.require(a, dtype=_NUMPY_DTYPES.get(dtype), requirements=["C", "W"]), device=device)
 
 
 @torch.no_grad()
@@ -288,8 +298,7 @@ def check_input_shape(model: nn.Module, X, name: str = "X") -> None:
         device = next(model.parameters()).device
     except StopIteration:
         device = torch.device("cpu")
-    sample = torch.as_tensor(np.ascontiguousarray(X[:1]) if isinstance(X, np.ndarray) else X[:1],
-                             dtype=torch.float32, device=device)
+    sample = _as_tensor(X[:1], torch.float32, device)
     was_training = model.training
     model.eval()
     try:
