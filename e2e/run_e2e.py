@@ -3,21 +3,29 @@
 
 nbclient (``topokit reproduce``, ``tests/test_notebooks.py``) proves that the notebooks' code
 runs; this harness proves that they *display*: it starts JupyterLab on 127.0.0.1, opens each
-notebook in Debian's ``chromium`` driven by Playwright, runs all cells in quick mode from the
-Run menu, and checks
+notebook in Debian's ``chromium`` driven by Playwright, runs all cells in quick mode (``--mode``)
+from the Run menu, and checks
 
+* the notebook runs in the mode asked for: its first code cell's first line of output is
+  ``topokit mode: <mode>`` (``topokit.fileio.run_mode``); a missing or different line fails the
+  notebook right after that cell, before the rest runs;
 * no cell has an error output (the notebook, the cell and the error are named);
+* no cell took longer than ``--cell-limit`` seconds (quick mode only; default 300);
+* every figure the notebook saves exists and is not blank: each file it writes into the figures
+  folder (PNGs checked like the plotly screenshots, other formats not empty), and every
+  ``save_figure(fig, "name")`` at the top level of a cell produced a file of that name;
 * every plotly figure renders (its ``.js-plotly-plot`` node holds an SVG with traces, or a WebGL
   canvas) and a screenshot of it is not blank;
 * every ipywidgets slider and dropdown responds: changing it changes an output or a figure;
 * the notebook file on disk is left as it was (autosave is off; nothing is saved).
 
-Screenshots (the whole notebook and each figure) go to ``build/e2e/<notebook>/``. One summary
-line is printed per notebook; the exit status is 0 only when every notebook passes.
+Screenshots (the whole notebook and each figure) go to ``build/e2e/<notebook>/``, and
+``build/e2e/results.json`` records each notebook's time, its cells' times and its failures. One
+summary line is printed per notebook; the exit status is 0 only when every notebook passes.
 
 Isolation: JupyterLab runs with a temporary Jupyter config, data and runtime folder, a temporary
 IPython folder and temporary user settings, on a free port with a random token; the kernels get
-``TOPOKIT_QUICK=1`` and a temporary ``TOPOKIT_FIGURES`` (the user's figures are untouched), while
+the mode as ``TOPOKIT_QUICK`` / ``TOPOKIT_FULL`` (``1`` or ``0``) and a temporary ``TOPOKIT_FIGURES`` (the user's figures are untouched), while
 ``TOPOKIT_DATA`` and ``TOPOKIT_CACHE`` pass through. The server and its kernels are stopped at the
 end, also on failure or Ctrl-C.
 
@@ -70,13 +78,22 @@ BLANK_MIN_FRACTION = 0.005
 MAX_SHOT_HEIGHT = 16000
 #: At most this many sliders and dropdowns are changed per notebook.
 MAX_WIDGETS = 10
+#: The modes a notebook can be run in (``topokit.fileio.MODES``) and the line it prints first.
+MODES = ("quick", "default", "full")
+MODE_LINE = re.compile(r"^topokit mode: (\S+)\s*$")
+#: Seconds one cell may take in quick mode (``--cell-limit``): quick runs are small, so a cell over
+#: this limit runs at the wrong size (or the cache is cold on a slow machine: raise the limit).
+CELL_LIMIT = 300.0
+#: A ``save_figure(fig, "name")`` / ``save_figure(fig, f"name_{x}")`` call at the start of a line.
+SAVE_CALL = re.compile(r"^(?:\w+\s*=\s*)?(?:[\w.]+\.)?save_figure\([^,]+,\s*(f?)([\"'])(.+?)\2", re.MULTILINE)
 
 # JupyterLab user settings written into the temporary settings folder: never autosave (the
 # notebook under test is never written), render every cell (no windowing, so that every figure
-# is in the DOM) and no news or update toasts over the screenshots.
+# is in the DOM), record each cell's execution times in its metadata (the per-cell limit), and no
+# news or update toasts over the screenshots.
 LAB_SETTINGS = {
     "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
-    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none", "recordTiming": True},
     "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
 }
 
@@ -339,6 +356,7 @@ PAGE_HELPERS = r"""
         if (m.type === 'code') {
           out.executionCount = m.executionCount;
           out.outputs = m.outputs.toJSON();
+          out.execution = (m.getMetadata ? m.getMetadata('execution') : null) || null;
         }
         return out;
       });
@@ -361,6 +379,14 @@ PAGE_HELPERS = r"""
       if (this.kernelStatus(path) !== 'idle') return true;
       return p.content.widgets.some(c => c.model.type === 'code' &&
         ((c.node.querySelector('.jp-InputPrompt') || {}).textContent || '').includes('*'));
+    },
+    firstDone(path) {  // the first code cell has finished (or the kernel died)
+      const p = panel(path);
+      if (!p) return false;
+      if (this.died) return true;
+      const c = p.content.widgets.find(c => c.model.type === 'code' && c.model.sharedModel.getSource().trim());
+      return !c || (c.model.executionCount !== null &&
+                    !((c.node.querySelector('.jp-InputPrompt') || {}).textContent || '').includes('*'));
     },
     started(path) {  // some code cell has run or is running
       const p = panel(path);
@@ -399,6 +425,7 @@ class NotebookResult:
 
     name: str
     seconds: float = 0.0
+    mode: str = ""
     cells: int = 0
     figures: int = 0
     figures_ok: int = 0
@@ -406,14 +433,20 @@ class NotebookResult:
     widgets_ok: int = 0
     failures: list = dataclasses.field(default_factory=list)
     screenshots: list = dataclasses.field(default_factory=list)
+    cell_seconds: dict = dataclasses.field(default_factory=dict)
+    saved: int = 0
+    saved_ok: int = 0
 
     @property
     def ok(self) -> bool:
         return not self.failures
 
     def summary(self) -> str:
-        head = (f"{'PASS' if self.ok else 'FAIL'} {self.name}  {self.seconds:6.1f} s  {self.cells} code cells, "
-                f"figures {self.figures_ok}/{self.figures} rendered, widgets {self.widgets_ok}/{self.widgets} responded")
+        slowest = max(self.cell_seconds.items(), key=lambda kv: kv[1], default=None)
+        head = (f"{'PASS' if self.ok else 'FAIL'} {self.name}  {self.seconds:6.1f} s  {self.cells} code cells"
+                + (f" (slowest: cell {slowest[0]}, {slowest[1]:.1f} s)" if slowest else "")
+                + f", figures {self.figures_ok}/{self.figures} rendered, widgets {self.widgets_ok}/{self.widgets} "
+                f"responded, saved figures {self.saved_ok}/{self.saved} not blank")
         return head + "".join(f"\n    - {f}" for f in self.failures)
 
 
@@ -452,12 +485,105 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def run_notebook(context, lab: JupyterLab, rel: str, out_dir: Path, timeout: float) -> NotebookResult:
-    """Open ``rel`` (relative to the server root) in a new page, run all cells, check, screenshot."""
-    result = NotebookResult(name=rel)
+def mode_problem(cells: Sequence[dict], mode: str) -> Optional[str]:
+    """Why the first code cell's output does not show that the notebook runs in ``mode`` (None: it does)."""
+    first = next((c for c in cells if c.get("type", "code") == "code" and c.get("source", "").strip()), None)
+    if first is None:
+        return None
+    text = next((o.get("text", "") for o in first.get("outputs") or []
+                 if o.get("output_type") == "stream" and o.get("name") == "stdout"), "")
+    text = "".join(text) if isinstance(text, list) else text
+    line = text.lstrip("\n").split("\n", 1)[0].strip()
+    found = MODE_LINE.match(line)
+    if found is None:
+        return (f"{_cell_label(first)} did not print 'topokit mode: <mode>' as its first line of output, so the "
+                f"{mode!r} mode asked for cannot be checked; start the notebook with MODE = fileio.run_mode() and "
+                "print(fileio.MODE_LINE.format(MODE))")
+    if found.group(1) != mode:
+        return (f"runs in {found.group(1)!r} mode but {mode!r} was asked for ({_cell_label(first)} printed {line!r}): "
+                "its first code cell must follow TOPOKIT_QUICK / TOPOKIT_FULL through fileio.run_mode(); stopped "
+                "after that cell")
+    return None
+
+
+def _stamp(text: Optional[str]) -> Optional[float]:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except (AttributeError, ValueError):
+        return None
+
+
+def cell_seconds(cells: Sequence[dict]) -> dict[int, float]:
+    """Each executed code cell's run time (from the timing JupyterLab records in its metadata)."""
+    out = {}
+    for c in cells:
+        e = c.get("execution") or {}
+        start, end = _stamp(e.get("iopub.execute_input")), _stamp(e.get("shell.execute_reply"))
+        if start is not None and end is not None:
+            out[c["index"]] = round(end - start, 2)
+    return out
+
+
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".html")
+
+
+def _snapshot(folder: Optional[Path]) -> dict[Path, tuple]:
+    if folder is None or not folder.is_dir():
+        return {}
+    return {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in folder.rglob("*")
+            if p.is_file() and p.suffix in FIGURE_SUFFIXES and not p.name.startswith(".")}
+
+
+def _promised_names(code: Sequence[dict]) -> list[tuple[dict, str, "re.Pattern"]]:
+    """(cell, name, pattern) for each ``save_figure(fig, "name")`` at the top level of a cell
+    (an f-string name matches whatever its fields hold)."""
+    out = []
+    for cell in code:
+        for fstring, _, name in SAVE_CALL.findall(cell.get("source", "")):
+            if fstring:
+                parts = re.split(r"\{[^{}]*\}", name)
+                pattern = re.compile(".+".join(re.escape(p) for p in parts))
+            else:
+                pattern = re.compile(re.escape(name))
+            out.append((cell, name, pattern))
+    return out
+
+
+def check_saved_figures(before: dict, folder: Optional[Path], code: Sequence[dict], result: "NotebookResult") -> None:
+    """Every figure file the notebook wrote is not blank, and every top-level save_figure call wrote one."""
+    if folder is None:
+        return
+    written = sorted(p for p, sig in _snapshot(folder).items() if before.get(p) != sig)
+    result.saved = len(written)
+    for path in written:
+        rel = path.relative_to(folder)
+        if path.stat().st_size == 0:
+            result.failures.append(f"saved figure {rel} is empty")
+        elif path.suffix == ".png" and is_blank(path):
+            result.failures.append(f"saved figure {rel} is blank")
+        else:
+            result.saved_ok += 1
+    stems = {p.stem for p in written}
+    for cell, name, pattern in _promised_names(code):
+        if cell.get("executionCount") is not None and not any(pattern.fullmatch(s) for s in stems):
+            result.failures.append(f"{_cell_label(cell)} saves figure {name!r} but no such file was written")
+
+
+def run_notebook(context, lab: JupyterLab, rel: str, out_dir: Path, timeout: float, *, mode: str = "quick",
+                 figures: Optional[Path] = None, cell_limit: Optional[float] = CELL_LIMIT) -> NotebookResult:
+    """Open ``rel`` (relative to the server root) in a new page, run all cells, check, screenshot.
+
+    ``mode`` is the mode the kernels were given: the notebook must say it runs in it. ``figures``
+    is the kernels' figures folder (what the notebook saves there is checked); ``cell_limit`` the
+    most seconds one cell may take (None: no limit).
+    """
+    result = NotebookResult(name=rel, mode=mode)
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("*.png"):
         old.unlink()
+    saved_before = _snapshot(figures)
     page = context.new_page()
     t0 = time.monotonic()
     console_errors: list[str] = []
@@ -476,6 +602,20 @@ def run_notebook(context, lab: JupyterLab, rel: str, out_dir: Path, timeout: flo
         _run_all_from_menu(page)
         page.wait_for_function("(p) => window.__e2e.started(p)", arg=rel, timeout=60_000)
         try:
+            # the mode line first: a notebook in the wrong mode is stopped before the rest runs
+            page.wait_for_function("(p) => window.__e2e.firstDone(p)", arg=rel, polling=100, timeout=timeout * 1000)
+            wrong = None if page.evaluate("() => window.__e2e.died") else mode_problem(
+                page.evaluate("(p) => window.__e2e.cells(p)", rel), mode)
+            if wrong:
+                result.failures.append(wrong)
+                page.evaluate("(p) => window.__e2e.panel(p).sessionContext.session.kernel.interrupt()", rel)
+                with contextlib.suppress(_playwright_timeout()):
+                    page.wait_for_function("(p) => !window.__e2e.busy(p)", arg=rel, polling=250, timeout=60_000)
+                cells = page.evaluate("(p) => window.__e2e.cells(p)", rel)
+                result.cells = sum(c["type"] == "code" for c in cells)
+                result.cell_seconds = cell_seconds(cells)
+                _shoot_page(page, rel, out_dir / "notebook.png", result)
+                raise _Abort
             page.wait_for_function("(p) => !window.__e2e.busy(p)", arg=rel, polling=250, timeout=timeout * 1000)
         except _playwright_timeout() as exc:
             cells = page.evaluate("(p) => window.__e2e.cells(p)", rel)
@@ -497,6 +637,14 @@ def run_notebook(context, lab: JupyterLab, rel: str, out_dir: Path, timeout: flo
         not_run = [c for c in code if c.get("executionCount") is None]
         if not_run and not result.failures:
             result.failures.append(f"{len(not_run)} code cells did not run, the first: {_cell_label(not_run[0])}")
+        result.cell_seconds = cell_seconds(code)
+        if cell_limit is not None:
+            for c in code:
+                took = result.cell_seconds.get(c["index"])
+                if took is not None and took > cell_limit:
+                    result.failures.append(f"{_cell_label(c)} took {took:.1f} s, over the {cell_limit:g} s allowed to a "
+                                           f"cell in {mode} mode (--cell-limit)")
+        check_saved_figures(saved_before, figures, code, result)
         _check_widget_errors(page, result)
         _check_figures(page, rel, code, out_dir, result)
         _check_widgets(page, rel, code, result)
@@ -736,6 +884,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         "(as in topokit reproduce); repeatable")
     p.add_argument("--timeout", type=float, default=1200.0, metavar="S",
                    help="seconds one notebook may take to run all its cells (default 1200)")
+    p.add_argument("--mode", choices=MODES, default="quick",
+                   help="the mode the kernels run in (TOPOKIT_QUICK / TOPOKIT_FULL); every notebook must print "
+                        "'topokit mode: <mode>' first (default quick)")
+    p.add_argument("--cell-limit", type=float, default=None, metavar="S",
+                   help=f"seconds one cell may take (default {CELL_LIMIT:g} in quick mode, no limit in the others; "
+                        "0: no limit)")
     p.add_argument("--out", type=Path, default=PROJECT_ROOT / "build" / "e2e",
                    help="screenshots go to OUT/<notebook>/ (default build/e2e)")
     p.add_argument("--chromium", default=None, metavar="PATH",
@@ -747,18 +901,36 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.timeout <= 0:
         p.error(f"--timeout must be a positive number of seconds, not {args.timeout}")
+    if args.cell_limit is not None and not args.cell_limit >= 0:
+        p.error(f"--cell-limit must be a number of seconds (0 for no limit), not {args.cell_limit}")
+    if args.cell_limit is None:
+        args.cell_limit = CELL_LIMIT if args.mode == "quick" else 0
+    args.cell_limit = args.cell_limit or None  # 0: no limit
     return args
 
 
-def _kernel_env(figures: Path) -> dict[str, str]:
+def _kernel_env(figures: Path, mode: str = "quick") -> dict[str, str]:
     env = dict(os.environ)
-    env["TOPOKIT_QUICK"] = "1"
-    env.pop("TOPOKIT_FULL", None)
+    env["TOPOKIT_QUICK"] = "1" if mode == "quick" else "0"
+    env["TOPOKIT_FULL"] = "1" if mode == "full" else "0"
+    env["TOPOKIT_UPDATE_README"] = "0"  # the browser run is a reader's: it never rewrites tracked files
     env["TOPOKIT_FIGURES"] = str(figures)
     env.setdefault("TOPOKIT_PROGRESS", "0")
     # the kernels import this checkout's topokit, whatever is installed in the environment
     env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT)] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
     return env
+
+
+def write_results(path: Path, results: Sequence[NotebookResult], mode: str, seconds: float) -> None:
+    """Each notebook's time, cell times and failures as JSON (``build/e2e/results.json``), atomically."""
+    record = {"mode": mode, "seconds": round(seconds, 1), "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+              "notebooks": {r.name: {"ok": r.ok, "seconds": round(r.seconds, 1), "cells": r.cells,
+                                     "cell_seconds": {str(k): v for k, v in sorted(r.cell_seconds.items())},
+                                     "failures": list(r.failures)} for r in results}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, path)
 
 
 def _on_sigterm(signum, frame):
@@ -806,10 +978,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         tmp = Path(tmp)
         figures = args.figures.resolve() if args.figures else tmp / "figures"
         digests = {p: _digest(p) for p in books}
+        limit = f", at most {args.cell_limit:g} s a cell" if args.cell_limit else ""
         print(f"e2e: JupyterLab on 127.0.0.1, root {root}; browser {chromium}; {len(books)} notebooks, "
-              f"quick mode; screenshots in {out}", flush=True)
+              f"{args.mode} mode{limit}; screenshots in {out}", flush=True)
         try:
-            with JupyterLab(root, _kernel_env(figures), tmp / "jupyter") as lab, sync_playwright() as pw:
+            with JupyterLab(root, _kernel_env(figures, args.mode), tmp / "jupyter") as lab, sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=chromium, headless=not args.headed,
                                              args=["--disable-gpu-sandbox", "--enable-unsafe-swiftshader",
                                                    "--disable-dev-shm-usage"])
@@ -817,7 +990,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     context = browser.new_context(viewport=VIEWPORT)
                     for book in books:
                         rel = book.relative_to(root).as_posix()
-                        res = run_notebook(context, lab, rel, out / book.stem, args.timeout)
+                        res = run_notebook(context, lab, rel, out / book.stem, args.timeout, mode=args.mode,
+                                           figures=figures, cell_limit=args.cell_limit)
                         lab.kernel_pids()
                         if _digest(book) != digests[book]:
                             res.failures.append(f"{rel} was modified on disk during the run")
@@ -832,6 +1006,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"e2e: {exc}", file=sys.stderr)
             return 2
     failed = [r for r in results if not r.ok]
+    write_results(out / "results.json", results, args.mode, time.monotonic() - t_all)
     print(f"e2e: {len(results) - len(failed)}/{len(results)} notebooks passed in {time.monotonic() - t_all:.0f} s"
           + (f"; failed: {', '.join(r.name for r in failed)}" if failed else ""), flush=True)
     return 1 if failed else 0

@@ -4,6 +4,7 @@ The ``e2e`` tests start JupyterLab and drive Debian's Chromium through Playwrigh
 skipped only when no Chromium executable is found or playwright is not importable.
 """
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -42,11 +43,13 @@ needs_browser = pytest.mark.skipif(_SKIP is not None, reason=str(_SKIP))
 USER_FIGURES_SENTINEL = "E2E_USER_FIGURES"
 
 CELLS = [
-    # the kernel runs in quick mode, with the harness's temporary figure folder
+    # the kernel runs in quick mode, with the harness's temporary figure folder; the first line says so
     "import os\n"
-    "assert os.environ['TOPOKIT_QUICK'] == '1'\n"
-    f"assert os.environ['TOPOKIT_FIGURES'] != os.environ['{USER_FIGURES_SENTINEL}']\n"
-    "print('quick mode', os.environ['TOPOKIT_QUICK'])",
+    "from topokit import fileio\n"
+    "MODE = fileio.run_mode()\n"
+    "print(fileio.MODE_LINE.format(MODE))\n"
+    "assert os.environ['TOPOKIT_QUICK'] == '1' and MODE == 'quick'\n"
+    f"assert os.environ['TOPOKIT_FIGURES'] != os.environ['{USER_FIGURES_SENTINEL}']",
     "import plotly.graph_objects as go\n"
     "fig = go.Figure(go.Scatter(x=[0, 1, 2, 3], y=[1, 3, 2, 4], mode='lines+markers'))\n"
     "fig",
@@ -63,10 +66,10 @@ CELLS = [
 ]
 
 
-def _notebook(folder: Path, name: str, extra_cells=()) -> Path:
+def _notebook(folder: Path, name: str, extra_cells=(), cells=CELLS) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_markdown_cell("# A small notebook for the browser harness")]
-    nb.cells += [nbformat.v4.new_code_cell(src) for src in [*CELLS, *extra_cells]]
+    nb.cells += [nbformat.v4.new_code_cell(src) for src in [*cells, *extra_cells]]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
@@ -78,6 +81,7 @@ def _harness(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env["TOPOKIT_FIGURES"] = str(tmp_path / "user-figures")
     env[USER_FIGURES_SENTINEL] = env["TOPOKIT_FIGURES"]
+    env.pop("TOPOKIT_FULL", None)
     return subprocess.run([sys.executable, str(SCRIPT), *args, "--out", str(tmp_path / "shots"),
                            "--timeout", "120"], capture_output=True, text=True, env=env, timeout=300)
 
@@ -92,6 +96,9 @@ def test_harness_passes_a_notebook_with_a_figure_and_a_widget(tmp_path):
     assert run.returncode == 0, report
     assert "PASS 01_small.ipynb" in run.stdout, report
     assert "figures 1/1 rendered, widgets 1/1 responded" in run.stdout, report
+    results = json.loads((tmp_path / "shots" / "results.json").read_text())
+    timed = results["notebooks"]["01_small.ipynb"]["cell_seconds"]
+    assert results["mode"] == "quick" and len(timed) == len(CELLS), results  # every cell's time recorded
     shots = tmp_path / "shots" / "01_small"
     whole, figures = shots / "notebook.png", sorted(shots.glob("figure_*.png"))
     assert whole.is_file() and len(figures) == 1, sorted(shots.iterdir())
@@ -116,6 +123,46 @@ def test_harness_fails_on_an_error_and_names_the_cell(tmp_path):
     assert "error in cell 4 [4] `raise ValueError('broken on purpose')`: ValueError: broken on purpose" \
         in run.stdout, report
     assert (tmp_path / "shots" / "02_broken" / "notebook.png").is_file()
+
+
+@pytest.mark.e2e
+@needs_browser
+def test_harness_stops_a_notebook_that_ignores_its_mode(tmp_path):
+    """A notebook hard-wired to the default mode, opened in quick mode: the harness fails it right
+    after its first cell, naming both modes, and the rest never runs."""
+    marker = tmp_path / "ran-to-the-end"
+    book = _notebook(tmp_path / "nbs", "03_stubborn.ipynb", cells=[
+        "QUICK = False\nprint('topokit mode: default')",
+        "import time\ntime.sleep(30)",
+        f"open({str(marker)!r}, 'w').write('x')",
+    ])
+    run = _harness(tmp_path, str(book))
+    report = run.stdout + run.stderr
+    assert run.returncode == 1, report
+    assert "FAIL 03_stubborn.ipynb" in run.stdout, report
+    assert "runs in 'default' mode but 'quick' was asked for" in run.stdout, report
+    assert not marker.exists(), "the cells after the mode line must not run"
+
+
+@pytest.mark.e2e
+@needs_browser
+def test_harness_fails_a_blank_or_missing_saved_figure_and_a_slow_cell(tmp_path):
+    book = _notebook(tmp_path / "nbs", "04_figures.ipynb", cells=[CELLS[0],
+        "import matplotlib.pyplot as plt\nfrom topokit import plotting\n"
+        "fig, ax = plt.subplots(); ax.plot([0, 1], [1, 0]); plotting.save_figure(fig, 'drawn', formats=['png'])",
+        "fig = plt.figure(); ax = fig.add_axes([0, 0, 1, 1]); ax.axis('off')\n"
+        "plotting.save_figure(fig, 'empty', formats=['png'])",
+        "if False:\n    pass\nplotting.save_figure(plt.figure(), f'never_{1}', formats=['png']) if False else None",
+        "import time\ntime.sleep(3)",
+    ])
+    run = _harness(tmp_path, str(book), "--cell-limit", "2")
+    report = run.stdout + run.stderr
+    assert run.returncode == 1, report
+    assert "saved figure quick/empty.png is blank" in run.stdout, report
+    assert "saves figure 'never_{1}' but no such file was written" in run.stdout, report
+    assert "`import time` took" in run.stdout and "over the 2 s allowed to a cell in quick mode" in run.stdout, report
+    assert "drawn.png" not in run.stdout  # the drawn figure passes
+    assert "saved figures 1/2 not blank" in run.stdout, report
 
 
 # ----------------------------------------------------------------------------- no browser needed
@@ -144,6 +191,33 @@ def test_bad_arguments_are_refused_before_any_work(tmp_path, capsys):
         assert "no such notebook" in capsys.readouterr().err
         assert run_e2e.main(["--only", "99"]) == 2
         assert "no notebook to check" in capsys.readouterr().err
+
+
+def test_mode_line_checks(tmp_path):
+    def cells(text):
+        return [{"index": 1, "type": "code", "source": "MODE = fileio.run_mode()", "executionCount": 1,
+                 "outputs": [{"output_type": "stream", "name": "stdout", "text": text}]}]
+
+    assert run_e2e.mode_problem(cells("topokit mode: quick\nfigures go to x\n"), "quick") is None
+    assert "runs in 'default' mode but 'quick' was asked for" in run_e2e.mode_problem(cells("topokit mode: default\n"),
+                                                                                       "quick")
+    assert "did not print 'topokit mode: <mode>'" in run_e2e.mode_problem(cells("hello\n"), "full")
+    assert run_e2e.cell_seconds([{"index": 3, "execution": {"iopub.execute_input": "2026-01-01T00:00:00.000Z",
+                                                            "shell.execute_reply": "2026-01-01T00:00:02.500Z"}},
+                                 {"index": 4, "execution": None}]) == {3: 2.5}
+    with pytest.raises(SystemExit):
+        run_e2e.parse_args(["--cell-limit", "-1"])
+    assert run_e2e.parse_args([]).cell_limit == run_e2e.CELL_LIMIT
+    assert run_e2e.parse_args(["--mode", "default"]).cell_limit is None
+    assert run_e2e.parse_args(["--cell-limit", "0"]).cell_limit is None
+
+
+def test_promised_figure_names_are_read_from_top_level_calls():
+    code = [{"index": 2, "source": 'plotting.save_figure(fig, "02_a")\nfor n in x:\n    plotting.save_figure(f, f"in_{n}")'},
+            {"index": 3, "source": 'paths = plotting.save_figure(fig, f"04_{name}_curves", formats=["png"])'}]
+    found = [(name, p.pattern) for _, name, p in run_e2e._promised_names(code)]
+    assert [n for n, _ in found] == ["02_a", "04_{name}_curves"]  # the indented call is left out
+    assert run_e2e._promised_names(code)[1][2].fullmatch("04_cifar10_curves")
 
 
 def test_blank_screenshots_are_told_apart(tmp_path):
