@@ -23,7 +23,9 @@ def test_notebook_committed_clean_with_parameters_cell(path):
         f"{path.name} has outputs: run `make strip`"
     tagged = [c for c in code if "parameters" in c.get("metadata", {}).get("tags", [])]
     assert len(tagged) == 1, f"{path.name} needs exactly one code cell tagged 'parameters'"
-    assert "QUICK" in "".join(tagged[0]["source"])
+    source = "".join(tagged[0]["source"])
+    assert "fileio.run_mode(" in source and "MODE_LINE" in source, \
+        f"{path.name}'s first code cell must choose its mode with fileio.run_mode() and print fileio.MODE_LINE"
     first = "".join(nb["cells"][0]["source"]) + "".join(nb["cells"][1]["source"])
     assert "# " in first, f"{path.name} should open with an H1 title"
 
@@ -33,8 +35,9 @@ def test_notebook_executes_in_quick_mode(path, tmp_path, monkeypatch):
     monkeypatch.setenv("TOPOKIT_FIGURES", str(tmp_path / "figures"))
     run = pipeline.execute_notebook(path, tmp_path / "build" / path.name, quick=True, timeout=600)
     executed = nbformat.read(run.executed, as_version=4)
-    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
-    assert injected and "QUICK = True" in injected[0].source
+    assert not [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]  # env, no code
+    first = next(c for c in executed.cells if c.cell_type == "code")
+    assert first.outputs[0]["text"].splitlines()[0] == "topokit mode: quick"
     errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     written = list((tmp_path / "figures").rglob("*.png"))
