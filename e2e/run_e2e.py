@@ -25,7 +25,8 @@ summary line is printed per notebook; the exit status is 0 only when every noteb
 
 Isolation: JupyterLab runs with a temporary Jupyter config, data and runtime folder, a temporary
 IPython folder and temporary user settings, on a free port with a random token; the kernels get
-the mode as ``TOPOKIT_QUICK`` / ``TOPOKIT_FULL`` (``1`` or ``0``) and a temporary ``TOPOKIT_FIGURES`` (the user's figures are untouched), while
+the mode as ``TOPOKIT_QUICK`` / ``TOPOKIT_FULL`` (``1`` or ``0``) and a temporary
+``TOPOKIT_FIGURES`` (the user's figures are untouched), while
 ``TOPOKIT_DATA`` and ``TOPOKIT_CACHE`` pass through. The server and its kernels are stopped at the
 end, also on failure or Ctrl-C.
 
@@ -642,8 +643,8 @@ def run_notebook(context, lab: JupyterLab, rel: str, out_dir: Path, timeout: flo
             for c in code:
                 took = result.cell_seconds.get(c["index"])
                 if took is not None and took > cell_limit:
-                    result.failures.append(f"{_cell_label(c)} took {took:.1f} s, over the {cell_limit:g} s allowed to a "
-                                           f"cell in {mode} mode (--cell-limit)")
+                    result.failures.append(f"{_cell_label(c)} took {took:.1f} s, over the {cell_limit:g} s "
+                                           f"allowed to a cell in {mode} mode (--cell-limit)")
         check_saved_figures(saved_before, figures, code, result)
         _check_widget_errors(page, result)
         _check_figures(page, rel, code, out_dir, result)

@@ -11,7 +11,8 @@ from topokit import data, pipeline
 from topokit.__main__ import main
 
 
-MODE_CELL = "from topokit import fileio\nMODE = fileio.run_mode()\nprint(fileio.MODE_LINE.format(MODE))\nQUICK = MODE == 'quick'"
+MODE_CELL = ("from topokit import fileio\nMODE = fileio.run_mode()\nprint(fileio.MODE_LINE.format(MODE))\n"
+             "QUICK = MODE == 'quick'")
 
 
 def _notebook(folder, name, cells, datasets=(), first=MODE_CELL):
@@ -221,7 +222,8 @@ def test_a_readers_run_of_the_report_changes_no_tracked_file(tmp_path, monkeypat
 
 
 @pytest.mark.parametrize("env, match", [
-    ({"TOPOKIT_QUICK": "maybe"}, "TOPOKIT_QUICK='maybe' is not understood; set it to 1/0, true/false, yes/no or on/off"),
+    ({"TOPOKIT_QUICK": "maybe"},
+     "TOPOKIT_QUICK='maybe' is not understood; set it to 1/0, true/false, yes/no or on/off"),
     ({"TOPOKIT_QUICK": "1", "TOPOKIT_FULL": "yes"}, "TOPOKIT_QUICK='1' and TOPOKIT_FULL='yes' are both on"),
 ])
 def test_bad_mode_environment_is_refused_before_anything_runs(tmp_path, monkeypatch, capsys, env, match):

@@ -27,9 +27,9 @@ from typing import Iterator, Optional
 
 from ._checks import InvalidParameterError, choice, string
 
-__all__ = ["PROJECT_ROOT", "MODES", "MODE_LINE", "run_mode", "env_mode", "current_mode", "env_flag", "parse_mode_line",
-           "quick_mode", "full_mode", "progress_enabled", "atomic_path", "atomic_write_text", "atomic_write_bytes", "file_digest",
-           "array_digest"]
+__all__ = ["PROJECT_ROOT", "MODES", "MODE_LINE", "run_mode", "env_mode", "current_mode", "env_flag",
+           "parse_mode_line", "quick_mode", "full_mode", "progress_enabled", "atomic_path", "atomic_write_text",
+           "atomic_write_bytes", "file_digest", "array_digest"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

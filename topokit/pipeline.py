@@ -294,6 +294,8 @@ class _ModeCheck:
     def __call__(self, cell=None, cell_index=None, execute_reply=None, **_) -> None:
         if self.done or cell is None or cell.get("cell_type") != "code" or not cell.source.strip():
             return
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            return  # execute_notebook(parameters=...) put it there; the notebook's own first cell comes next
         self.done = True
         if (execute_reply or {}).get("content", {}).get("status") == "error":
             return  # the cell's own error is what to report; nbclient raises it next
