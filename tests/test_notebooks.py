@@ -48,7 +48,9 @@ def _tiny_notebook(folder: Path, name: str, failing: bool) -> Path:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
         nbformat.v4.new_markdown_cell("# Tiny"),
-        nbformat.v4.new_code_cell("QUICK = False", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("from topokit import fileio\nMODE = fileio.run_mode()\n"
+                                  "print(fileio.MODE_LINE.format(MODE))\nQUICK = MODE == 'quick'",
+                                  metadata={"tags": ["parameters"]}),
         nbformat.v4.new_code_cell("x = 1 if QUICK else 2"),
         nbformat.v4.new_code_cell("raise RuntimeError('boom ' + str(x))" if failing else "print(x)"),
     ]
@@ -67,7 +69,7 @@ def test_reproduce_stops_at_failing_cell_and_names_it(tmp_path):
     with pytest.raises(pipeline.NotebookExecutionError) as info:
         pipeline.reproduce(quick=True, notebooks_dir=books, build_dir=tmp_path / "build", progress=False)
     msg = str(info.value)
-    assert "02_bad.ipynb failed at cell 4" in msg and "boom 1" in msg  # cell 4: after the injected cell
+    assert "02_bad.ipynb failed at cell 3" in msg and "boom 1" in msg  # nothing injected: the third code cell
     assert "RuntimeError: boom 1" in msg and "\x1b[" not in msg
     assert (tmp_path / "build" / "01_ok.ipynb").exists()
     assert (tmp_path / "build" / "02_bad.failed.ipynb").exists()
@@ -82,7 +84,7 @@ def test_reproduce_only_and_unknown_prefix(tmp_path):
                               progress=False)
     assert [r.notebook.name for r in runs] == ["01_ok.ipynb"] and not runs[0].quick
     out = nbformat.read(runs[0].executed, as_version=4)
-    assert out.cells[3].outputs[0]["text"].strip() == "2"  # not quick: no injected cell, x = 2
+    assert out.cells[3].outputs[0]["text"].strip() == "2"  # not quick: x = 2
     with pytest.raises(ValueError, match="no notebook matches \\['07'\\]; available: 01_ok.ipynb"):
         pipeline.reproduce(only=["07"], notebooks_dir=books)
 
