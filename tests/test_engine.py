@@ -1,6 +1,11 @@
 """The fast ensemble engine (topokit.engine): the engine option, determinism, independence of the
 members, weights returned into the modules, agreement with fit, and the engine in sweeps."""
 import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -230,3 +235,39 @@ def test_fast_engine_gives_fits_distribution_of_epochs():
     cmp = stats.speedup(ref, got, cap=cap)
     assert cmp.p_value > 0.05, (ref, got, cmp)
     assert abs(cmp.candidate_median / cmp.baseline_median - 1) <= 0.10, (ref, got, cmp)
+
+
+# ----------------------------------------------------------------------------- across machines
+
+_SCRIPT = textwrap.dedent("""
+    import json, warnings
+    warnings.simplefilter("ignore")
+    import topokit
+    from topokit import data, models, reproducibility, training
+    d = data.load("D-I", n=1000, seed=0)
+    seeds = [0, 1, 2]
+    out = {}
+    for act, bs, cap in (("relu", None, 150), ("tanh", 64, 4)):
+        res = training.fit_ensemble([models.mlp(2, 15, 9, act, seed=s) for s in seeds], d.X, d.y, seeds,
+                                    engine="fast", batch_size=bs, max_epochs=cap, progress=False)
+        out[act] = [[r.epochs_to_converge, float(r.history["loss"].iloc[-1]).hex()] for r in res]
+    print(json.dumps({"runs": out, "settings": reproducibility.settings()}))
+""")
+
+
+def _run_fresh(**env) -> dict:
+    full = {k: v for k, v in os.environ.items() if k not in ("MKL_CBWR", "ATEN_CPU_CAPABILITY",
+                                                              "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")}
+    full.update(env, PYTHONPATH=str(Path(__file__).resolve().parents[1]), TOPOKIT_PROGRESS="0")
+    out = subprocess.run([sys.executable, "-c", _SCRIPT], env=full, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_fast_engine_numbers_do_not_depend_on_the_instruction_set():
+    """As fit's (tests/test_reproducibility.py): forcing MKL onto another instruction set, which
+    stands in for another CPU, changes no bit of the fast engine's runs under topokit's pins."""
+    reference = _run_fresh()
+    assert reference["settings"]["pinned"]
+    assert _run_fresh(MKL_ENABLE_INSTRUCTIONS="SSE4_2")["runs"] == reference["runs"]
