@@ -121,7 +121,8 @@ def bench_recipe(name: str, seeds: list, cap: int, exact: bool) -> dict:
         "epochs_fit": e_fit, "epochs_fast": e_fast, "epochs_exact": e_exact,
         "exact_identical": (e_exact == e_fit) if ex is not None else None,
         "converged_fit": sum(e is not None for e in e_fit), "converged_fast": sum(e is not None for e in e_fast),
-        "median_fit": agree.baseline_median if agree else None, "median_fast": agree.candidate_median if agree else None,
+        "median_fit": agree.baseline_median if agree else None,
+        "median_fast": agree.candidate_median if agree else None,
         "logrank_p": agree.p_value if agree else None,
         "load_average_before": load_before, "load_average_after": load_average(),
     }

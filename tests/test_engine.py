@@ -271,3 +271,25 @@ def test_fast_engine_numbers_do_not_depend_on_the_instruction_set():
     reference = _run_fresh()
     assert reference["settings"]["pinned"]
     assert _run_fresh(MKL_ENABLE_INSTRUCTIONS="SSE4_2")["runs"] == reference["runs"]
+
+
+class _Square(nn.Module):
+    """An activation the engine has no kernel for (it goes through autograd on its slice)."""
+
+    def forward(self, x):
+        return x * x.abs() / (1 + x.abs())
+
+
+def test_any_parameter_free_activation_trains_as_fit_does(d1):
+    seeds = [0, 1]
+    opts = dict(lr=0.01, max_epochs=3, stop_at_target=False, batch_size=50, progress=False)
+
+    def build(s):
+        torch.manual_seed(s)
+        return nn.Sequential(nn.Linear(2, 8), _Square(), nn.Linear(8, 8), nn.ReLU(inplace=True), nn.Linear(8, 2))
+
+    got = training.fit_ensemble([build(s) for s in seeds], d1.X, d1.y, seeds, engine="fast", **opts)
+    for s, g in zip(seeds, got):
+        ref = training.fit(build(s), d1.X, d1.y, seed=s, **opts)
+        for p, q in zip(g.model.parameters(), ref.model.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)

@@ -1,49 +1,63 @@
 """The fast ensemble engine: many MLP runs trained as one stacked network.
 
-:func:`topokit.training.fit_ensemble` with ``engine="fast"`` lands here. Every member of the
-ensemble (a seed, and where the layer shapes agree, an activation) becomes one slice of a
-stack: the weights of layer ``l`` of all ``S`` members form one tensor ``[S, in, out]`` and
-each layer is a single batched matrix product (``torch.baddbmm``), whatever ``S``; the
-activations are applied to contiguous slices of members that share one; one cross-entropy call
-gives every member's mean loss, and one fused Adam kernel (``torch._fused_adam_``) updates every
-parameter of every member, all of them living in a single flat buffer.
+:func:`topokit.training.fit_ensemble` with ``engine="fast"`` lands here (the default of
+:func:`topokit.sweeps.sweep` for MLP cells). Every member of the ensemble (a seed, and where the
+layer shapes agree, an activation) is one slice of a stack: the weights of layer ``l`` of all
+``S`` members form one tensor ``[S, out, in]``, the activations one buffer ``[S, width, batch]``
+(samples along the last, contiguous dimension), and each layer is one batched matrix product
+(``torch.baddbmm``) forward and two backward, whatever ``S``. The backward pass is written out
+(no autograd graph, no allocation per step: every intermediate lives in a preallocated buffer),
+with torch's own derivative kernels for the activations of :mod:`topokit.activations` and
+autograd on its slice for any other parameter-free activation; one fused Adam kernel
+(``torch._fused_adam_``) updates every parameter of every member, all in one flat buffer.
 
 What each member keeps of :func:`topokit.training.fit` (read from ``training._fit``):
 
-- its own mini-batch order: ``torch.randperm(n, generator=g)`` once per epoch from
-  ``g = torch.Generator().manual_seed(seed)``, batch ``i`` being ``order[i*bs:(i+1)*bs]`` (the
-  last one shorter), full batch without any draw;
-- the loss: the mean cross-entropy over its batch; the ensemble minimises the *sum* of the
-  members' mean losses, whose gradient with respect to a member's weights is that member's own
+- its initial weights (copied from its module) and its own mini-batch order:
+  ``torch.randperm(n, generator=g)`` once per epoch from ``g = torch.Generator().manual_seed(seed)``,
+  batch ``i`` being ``order[i*bs:(i+1)*bs]`` (the last one shorter), full batch without any draw;
+- the loss: the mean cross-entropy over its batch; the ensemble follows the gradient of the
+  *sum* of the members' mean losses, which for each member's weights is that member's own
   gradient (members share no weight), and Adam being element-wise, one Adam over the stacked
   tensors is each member's own Adam (same step counts: members that stop leave the stack);
 - the learning rate ``lr * lr_decay ** (step / decay_steps)`` at optimiser step ``step``, as
-  fit's ``LambdaLR``; weight decay as Adam's L2 term;
-- the history: one row per epoch (mean training loss over the epoch accumulated in float64 as
-  fit does, the rate after the epoch, the training accuracy of the weights after the epoch,
-  measured on the whole split); convergence at the first epoch whose accuracy reaches the
-  target, then the member stops (``stop_at_target``) and its weights go back into its module.
+  fit's ``LambdaLR``; weight decay as Adam's L2 term; Adam's betas and eps;
+- the history: one row per epoch (mean training loss over the epoch, the rate after it, the
+  training accuracy of the weights after it on the whole split, wall seconds attributed as the
+  other engines do); convergence at the first epoch whose accuracy reaches the target, then the
+  member stops (``stop_at_target``) and its weights go back into its own module.
 
 What differs: the floating-point order. Batched products and the fused Adam round differently
-from fit's one-model kernels, and training to 100% amplifies last bits into different epochs,
-so a member does not replay fit's run for its seed: it is another draw from the same
-distribution (``tests/test_engine.py`` checks the distribution over 20 seeds). The engine is
-itself deterministic: same members, same numbers, and a member's run does not depend on which
-other members share the stack, nor on when they leave it (every kernel computes each member's
-slice on its own; checked by the tests), so a cached run stays the run of its seed whatever the
-sweep it was trained in. Across x86 machines it is as reproducible as the pins of
-:mod:`topokit.reproducibility` make torch's kernels (MKL products and AVX2 kernels); use one
-thread (the default), since element-wise kernels split over threads at sizes that depend on the
-thread count.
+from fit's one-model kernels (after a few epochs the weights agree with fit's to about 1e-7),
+and training to 100% amplifies last bits into different epochs, so a member does not replay
+fit's run for its seed: it is another draw from the same distribution (``tests/test_engine.py``
+checks the distribution over 20 seeds; for runs that must equal fit's bit for bit, use
+``engine="exact"``). The engine is itself deterministic: same members, same numbers; and a
+member's run does not depend on which other members share the stack, nor on when they leave it:
+products and reductions compute each member's slice on its own, and each member's block of an
+element-wise kernel is padded to whole iterations of the kernel's vector loop (:func:`_unit`), so
+none of its values goes through the scalar remainder loop, which can round differently. A cached
+run therefore stays the run of its seed whatever sweep it was trained in. Across x86 machines it
+is as reproducible as :mod:`topokit.reproducibility` makes torch's kernels (MKL's products under
+``MKL_CBWR``, ATen's AVX2 kernels); use one thread (the default), since element-wise kernels
+split their work over threads at points that depend on the thread count.
 
 Full-batch training needs no separate evaluation pass: the forward pass of epoch ``e + 1`` sees
 exactly the weights after epoch ``e``, so its logits give epoch ``e``'s accuracy.
 
-Supported models: :func:`topokit.models.mlp` nets, or any :class:`~topokit.models.LayeredNet`
-or ``nn.Sequential`` made of ``nn.Linear`` layers (with bias) and parameter-free element-wise
-activations (any of :mod:`topokit.activations`); the stacked forward pass is checked against
-every member's own forward pass before training. Anything else is refused with the reason:
-train it with ``engine="exact"``.
+Speed (``benchmarks/bench_training.py``): the engine spends 75-90% of its time in MKL's batched
+products, so its gain over one-by-one ``fit`` is what fit loses to per-step overhead (autograd,
+an Adam loop over tensors, small products, and, full batch, the evaluation pass). Tried and
+measured on the checkerboard step (10 members, batches of 256): autograd on the stacked tensors
+6.0 ms, the same under ``torch.compile`` 4.6 ms (after a 39 s compilation per shape, and
+inductor's generated code depends on the machine's vector width, so not reproducible across
+CPUs), this hand-written pass 3.1 ms; the ``torch.func.vmap`` engine (``engine="vmap"``) was
+slower than one-by-one fit on these nets.
+
+Supported models: :func:`topokit.models.mlp` nets, or any :class:`~topokit.models.LayeredNet` or
+``nn.Sequential`` of ``nn.Linear`` layers (with bias) alternating with parameter-free element-wise
+activations; the stacked forward pass is checked against every member's own forward pass before
+training. Anything else is refused with the reason: train it with ``engine="exact"``.
 """
 from __future__ import annotations
 
@@ -141,7 +155,8 @@ def _act_key(module: nn.Module) -> tuple:
     from .models import _activation_parameters
 
     settings = _activation_parameters(module)
-    other = [k for k in vars(module) if not k.startswith("_") and k not in settings and k not in ("training", "inplace")]
+    other = [k for k in vars(module)
+             if not k.startswith("_") and k not in settings and k not in ("training", "inplace")]
     return (type(module).__module__, type(module).__qualname__, tuple(sorted(settings.items())),
             id(module) if other else None)
 
@@ -225,7 +240,7 @@ class _Activation:
         elif train:
             with torch.enable_grad():
                 zr = z.detach().requires_grad_(True)
-                a = self.module(zr)
+                a = self.module(zr * 1.0)  # a non-leaf copy, so that an in-place activation may run
             out.copy_(a.detach())
             self.saved = (zr, a)
         else:
