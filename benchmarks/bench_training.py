@@ -1,122 +1,162 @@
-"""Benchmark: seeds of the 2-15x9-2 ReLU net on D-I, trained as one ensemble against one by one.
+"""Benchmark: a sweep of 10 seeds on the fast engine against the same 10 runs as plain ``fit`` calls.
 
-In one run, on D-I's training split (7,800 points, data seed 0) with ``fit``'s defaults (Adam
-lr 0.01 full batch, rate halved every 2,500 steps, cap 5,000 epochs, target 100%):
+On the MLP recipes of notebook 03 (``topokit.sweeps.RECIPES``), ReLU, seeds 0-9, one torch thread,
+each recipe's own data, net and training options, with an epoch cap that keeps the benchmark to a
+few minutes (stated in the output and the figures):
 
-(a) one by one: ``training.fit(models.mlp(2, 15, 9, "relu", seed=s), X, y, seed=s)`` per seed;
-(b) ``training.fit_ensemble(..., exact=True)``: the seeds in lockstep, each computing exactly
-    fit's operations (what ``topokit.sweeps.sweep`` uses);
-(c) ``training.fit_ensemble(..., exact=False)``: stacked parameters, one vmapped forward, one
-    Adam (informative: faster, but it rounds differently, so its epochs differ from fit's).
+- D-I: 2-15x9-2, full batch, 2,000 points, target 100%, cap 600 (recipe: 2,500);
+- D-I-grid: 2-64x6-2, batches of 64, 3,000 points, target 95%, cap 60 (recipe: 150);
+- checkerboard: 2-32x6-2, batches of 256, 3,240 points, target 98%, cap 100 (recipe: 300).
 
-It prints the wall-time ratios (a)/(b) and (a)/(c) and every seed's epochs to converge. The
-exact ensemble must give the same ``epochs_to_converge`` as fit for every seed (or within 1%,
-stated); otherwise the script exits with status 1. The issue's aim for the ratio is 5x; on CPU
-the full-batch epoch is dominated by the matrix products themselves, which batching cannot
-remove, so the ratio is reported, not enforced. Everything runs on one torch thread; timings
-taken while other processes load the machine are noisy, the ratios less so.
+For each recipe, side by side in one process:
 
-    python benchmarks/bench_training.py                 # 10 seeds (about 1-2 minutes)
-    python benchmarks/bench_training.py --quick         # 3 seeds, a 1,000-point D-I, cap 300
+(a) ``training.fit(recipe.build("relu", seed=s), X, y, seed=s, **recipe.fit_params)`` per seed,
+    one after the other (what ``sweeps.sweep(..., ensemble=False)`` runs);
+(b) ``sweeps.sweep(["relu"], [(name, {"max_epochs": cap})], seeds, n_jobs=1)`` into an empty
+    temporary cache: the same runs on the sweeps' default engine for MLP cells, the fast one
+    (``fit_ensemble(..., engine="fast")``: all seeds stacked, one batched product per layer), with
+    the sweep's own work (test accuracy, caching) included;
+(c) on D-I only, ``engine="exact"`` (bitwise fit's runs): its epochs must equal fit's for every
+    seed, otherwise the script exits with status 1.
+
+It prints and records each recipe's wall-time ratio (a)/(b) (the issue's target: at least 5x)
+and CPU-time ratio, the epochs to converge of every seed under (a) and (b) (different draws from
+one distribution: the fast engine rounds differently; the log-rank p-value and the ratio of the
+Kaplan-Meier medians are printed, see ``tests/test_engine.py`` for the agreement test), and the
+1-minute load average before and after (timings taken while other processes load the machine
+are noisy; run it alone).
+
+    python benchmarks/bench_training.py                 # 10 seeds, the caps above (a few minutes)
+    python benchmarks/bench_training.py --quick         # 3 seeds, caps / 5 (a smoke test)
+    python benchmarks/bench_training.py --only D-I --seeds 5
     python benchmarks/bench_training.py --json out.json # also write the figures
-    python benchmarks/bench_training.py --batch-size 64 --max-epochs 5   # mini-batches
 """
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import platform
 import sys
+import tempfile
 import time
 
-import torch
-
 from _bench import write_json  # noqa: E402  (puts the project on the path)
-from topokit import data, models, training  # noqa: E402
+from topokit import reproducibility, stats, sweeps, training  # noqa: E402  (topokit before torch: the pins apply)
+
+import torch  # noqa: E402
+
+#: Recipe -> epoch cap used here (the recipes' own caps would take far longer than a few minutes).
+CAPS = {"D-I": 600, "D-I-grid": 60, "checkerboard": 100}
+TARGET = 5.0
+
+
+def load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:  # pragma: no cover
+        return None
 
 
 def timed(label: str, train):
-    t = time.perf_counter()
+    """``(results, wall seconds, CPU seconds of this process)``."""
+    t, c = time.perf_counter(), time.process_time()
     results = train()
-    seconds = time.perf_counter() - t
-    print(f"{label}: {seconds:.1f} s")
-    return results, seconds
+    seconds, cpu = time.perf_counter() - t, time.process_time() - c
+    print(f"  {label}: {seconds:.1f} s ({cpu:.1f} s CPU)", flush=True)
+    return results, seconds, cpu
+
+
+def bench_recipe(name: str, seeds: list, cap: int, exact: bool) -> dict:
+    r = sweeps.recipe(name, max_epochs=cap)
+    d = r.load("train")
+    opts = dict(r.fit_params, progress=False, num_threads=1)
+    batch = "full batch" if opts["batch_size"] is None else f"batches of {opts['batch_size']}"
+    print(f"{name}: {len(d.y)} points, {r.label} relu, {batch}, lr {opts['lr']:g}, target "
+          f"{opts['target_accuracy']:.0%}, cap {cap} (recipe {sweeps.RECIPES[name].fit_params['max_epochs']}), "
+          f"seeds {seeds[0]}-{seeds[-1]}", flush=True)
+
+    def nets():
+        return [r.build("relu", seed=s) for s in seeds]
+
+    load_before = load_average()
+    one, t_fit, c_fit = timed("(a) fit, one by one", lambda: [training.fit(m, d.X, d.y, seed=s, **opts)
+                                                        for m, s in zip(nets(), seeds)])
+    with tempfile.TemporaryDirectory() as cache:
+        table, t_fast, c_fast = timed("(b) sweep, fast engine", lambda: sweeps.sweep(
+            ["relu"], [(name, {"max_epochs": cap})], seeds, cache_dir=cache, n_jobs=1, progress=False))
+    assert (table.engine == "fast").all() and table.seed.tolist() == seeds
+    ex, t_exact = None, None
+    if exact:
+        ex, t_exact, _ = timed("(c) fit_ensemble, exact engine", lambda: training.fit_ensemble(
+            nets(), d.X, d.y, seeds, engine="exact", **opts))
+
+    def epochs(results):
+        return [res.epochs_to_converge for res in results]
+
+    e_fit = epochs(one)
+    e_fast = [None if math.isnan(e) else int(e) for e in table.epochs_to_converge]
+    e_exact = epochs(ex) if ex is not None else None
+    print(f"  {'seed':>4}  {'fit':>6}  {'fast':>6}" + (f"  {'exact':>6}" if ex is not None else "")
+          + "   (None: not converged by the cap)")
+    for i, s in enumerate(seeds):
+        print(f"  {s:>4}  {str(e_fit[i]):>6}  {str(e_fast[i]):>6}" + (f"  {str(e_exact[i]):>6}" if ex else ""))
+    ratio = t_fit / t_fast
+    agree = stats.speedup(e_fit, e_fast, cap=cap) if any(e is not None for e in e_fit + e_fast) else None
+    print(f"  speed ratio fit one by one / fast sweep: {ratio:.2f}x (CPU time {c_fit / c_fast:.2f}x; target "
+          f"{TARGET:g}x: {'met' if ratio >= TARGET else 'NOT met'})"
+          + (f"; exact engine {t_fit / t_exact:.2f}x" if ex else ""), flush=True)
+    if agree is not None:
+        print(f"  epochs, fast vs fit: Kaplan-Meier medians {agree.candidate_median:g} vs {agree.baseline_median:g}, "
+              f"converged {sum(e is not None for e in e_fast)} vs {sum(e is not None for e in e_fit)}, log-rank "
+              f"p = {agree.p_value:.2f}", flush=True)
+    return {
+        "points": int(len(d.y)), "net": r.label, "batch_size": opts["batch_size"], "max_epochs": cap,
+        "recipe_max_epochs": sweeps.RECIPES[name].fit_params["max_epochs"], "seeds": seeds,
+        "member_epochs_fit": sum(len(res.history) for res in one),
+        "member_epochs_fast": int(table.epochs_run.sum()),
+        "seconds_fit": t_fit, "seconds_fast": t_fast, "ratio_fast": ratio, "target_met": ratio >= TARGET,
+        "cpu_seconds_fit": c_fit, "cpu_seconds_fast": c_fast, "ratio_fast_cpu": c_fit / c_fast,
+        "seconds_exact": t_exact, "ratio_exact": (t_fit / t_exact) if t_exact else None,
+        "epochs_fit": e_fit, "epochs_fast": e_fast, "epochs_exact": e_exact,
+        "exact_identical": (e_exact == e_fit) if ex is not None else None,
+        "converged_fit": sum(e is not None for e in e_fit), "converged_fast": sum(e is not None for e in e_fast),
+        "median_fit": agree.baseline_median if agree else None,
+        "median_fast": agree.candidate_median if agree else None,
+        "logrank_p": agree.p_value if agree else None,
+        "load_average_before": load_before, "load_average_after": load_average(),
+    }
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10, help="number of seeds (0..n-1), default 10")
-    parser.add_argument("--quick", action="store_true", help="3 seeds, 1,000 points, cap 300 (a smoke test)")
-    parser.add_argument("--skip-vmap", action="store_true", help="leave out the vmap engine")
-    parser.add_argument("--batch-size", type=int, default=None, help="mini-batch size (default: full batch)")
-    parser.add_argument("--max-epochs", type=int, default=None, help="epoch cap (default 5000; 300 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="3 seeds, caps divided by 5 (a smoke test)")
+    parser.add_argument("--only", nargs="+", choices=list(CAPS), help="recipes to run (default: all three)")
     parser.add_argument("--json", metavar="PATH", help="write the figures to this JSON file")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(1)
     seeds = list(range(3 if args.quick else args.seeds))
-    params = dict(n=1000) if args.quick else {}
-    cap = args.max_epochs or (300 if args.quick else 5000)
-    d = data.load("D-I", "train", seed=0, **params)
-    batch = "full batch" if args.batch_size is None else f"batches of {args.batch_size}"
-    print(f"D-I train: {len(d.y)} points; 2-15x9-2 ReLU; seeds {seeds[0]}-{seeds[-1]}; cap {cap}; {batch}; "
-          f"torch {torch.__version__}, {platform.processor() or platform.machine()}, 1 thread")
-    opts = dict(max_epochs=cap, progress=False, num_threads=1, batch_size=args.batch_size)
-
-    def nets():
-        return [models.mlp(2, 15, 9, "relu", seed=s) for s in seeds]
-
-    one, t_one = timed("(a) fit, one by one", lambda: [training.fit(m, d.X, d.y, seed=s, **opts)
-                                                        for m, s in zip(nets(), seeds)])
-    exact, t_exact = timed("(b) fit_ensemble, exact", lambda: training.fit_ensemble(nets(), d.X, d.y, seeds, **opts))
-    fast, t_fast = (None, None) if args.skip_vmap else timed(
-        "(c) fit_ensemble, vmap", lambda: training.fit_ensemble(nets(), d.X, d.y, seeds, exact=False, **opts))
-
-    def epochs(results):
-        return [r.epochs_to_converge for r in results]
-
-    e_one, e_exact = epochs(one), epochs(exact)
-    e_fast = epochs(fast) if fast is not None else [None] * len(seeds)
-    print(f"\n{'seed':>4}  {'fit':>6}  {'exact':>6}  {'vmap':>6}   (None: censored at the cap)")
-    for s, a, b, c in zip(seeds, e_one, e_exact, e_fast):
-        print(f"{s:>4}  {str(a):>6}  {str(b):>6}  {str(c) if fast is not None else '-':>6}")
-
-    def agree(x, y):
-        if x is None or y is None:
-            return x is y
-        return abs(x - y) <= 0.01 * x
-
-    identical = e_exact == e_one
-    within = all(agree(a, b) for a, b in zip(e_one, e_exact))
-    member_epochs = sum(len(r.history) for r in one)
-    figures = {
-        "points": int(len(d.y)), "seeds": seeds, "max_epochs": cap, "batch_size": args.batch_size,
-        "member_epochs": member_epochs,
-        "seconds_fit": t_one, "seconds_ensemble_exact": t_exact, "seconds_ensemble_vmap": t_fast,
-        "ratio_exact": t_one / t_exact, "ratio_vmap": (t_one / t_fast) if t_fast else None,
-        "ms_per_epoch_fit": 1000 * t_one / member_epochs, "epochs_fit": e_one, "epochs_exact": e_exact,
-        "epochs_vmap": e_fast if fast is not None else None, "exact_identical": identical,
-        "exact_within_1_percent": within,
-        "vmap_identical": (e_fast == e_one) if fast is not None else None,
-        "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-    }
-    print(f"\nspeed ratio, fit one by one / exact ensemble: {figures['ratio_exact']:.2f}x "
-          f"({figures['ms_per_epoch_fit']:.2f} ms per epoch and seed with fit; the issue aims at 5x)")
-    print(f"load average during the run: {figures['load_average']} (other processes make timings noisy)")
-    if fast is not None:
-        same = sum(a == c for a, c in zip(e_one, e_fast))
-        print(f"speed ratio, fit one by one / vmap ensemble:  {figures['ratio_vmap']:.2f}x "
-              f"(its epochs equal fit's for {same} of {len(seeds)} seeds; it rounds differently from fit, so "
-              "converging runs drift)")
-    if identical:
-        print("exact ensemble: the same epochs_to_converge as fit for every seed")
-    elif within:
-        print("exact ensemble: epochs_to_converge within 1% of fit's for every seed, not identical")
+    names = args.only or list(CAPS)
+    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, 1 thread; "
+          f"load average {load_average()}; numerics {reproducibility.settings()}\n", flush=True)
+    figures = {"target_ratio": TARGET, "quick": args.quick, "numerics": reproducibility.settings(), "recipes": {}}
+    for name in names:
+        cap = max(1, CAPS[name] // 5) if args.quick else CAPS[name]
+        figures["recipes"][name] = bench_recipe(name, seeds, cap, exact=name == "D-I")
+        print()
+    ratios = {k: v["ratio_fast"] for k, v in figures["recipes"].items()}
+    figures["ratios_fast"] = ratios
+    figures["min_ratio_fast"] = min(ratios.values())
+    print("speed ratios, fit one by one / fast sweep: "
+          + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()) + f" (target {TARGET:g}x)")
     if args.json:
         write_json(args.json, figures)
         print(f"figures written to {args.json}")
-    if not within:
-        print("FAIL: the exact ensemble disagrees with fit by more than 1% on some seed")
+    d1 = figures["recipes"].get("D-I")
+    if d1 is not None and not d1["exact_identical"]:
+        print("FAIL: the exact ensemble's epochs differ from fit's on some seed (it must replay fit bitwise)")
         return 1
     return 0
 

@@ -7,16 +7,22 @@ dataset entry of a sweep is a name (its recipe) or ``(name, {overrides})``.
 
 Contract
 --------
-A run of the sweep is exactly this plain call (``recipe = recipe(name, **overrides)``)::
+A run of the sweep is this plain call (``recipe = recipe(name, **overrides)``)::
 
     X, y = data.load(name, "train", seed=recipe.data_seed, **recipe.data_params)
     net = models.mlp(**recipe.net_params, activation=act, seed=seed)      # or models.cnn
     training.fit(net, X, y, seed=seed, **recipe.fit_params)
 
-and gives the same ``epochs_to_converge`` (bitwise the same run: MLP cells train with
-:func:`topokit.training.fit_ensemble`'s exact engine; every run uses one torch thread, so
-reproduce a CNN run with ``fit(..., num_threads=1)``, since oneDNN's reductions may depend on
-the thread count). A run whose loss becomes NaN or inf (fit raises) is recorded as
+MLP cells train on :func:`topokit.training.fit_ensemble`'s exact engine by default (``engine="fast"``
+opts in to the batched engine of :mod:`topokit.engine`)
+(:mod:`topokit.engine`): the same data, net, initial weights, mini-batch order, schedule and
+stopping rule, but batched products that round differently from fit's, so a run's
+``epochs_to_converge`` is another draw from the same distribution as fit's (tested), not fit's
+number; it is deterministic, and independent of which other seeds share the ensemble. With
+``engine="exact"`` (or ``ensemble=False``) a run gives the same ``epochs_to_converge`` as the call
+above, bitwise; the ``engine`` column and the cache key say which engine trained each run. Every
+run uses one torch thread, so reproduce a CNN run with ``fit(..., num_threads=1)``, since
+oneDNN's reductions may depend on the thread count. A run whose loss becomes NaN or inf (fit raises) is recorded as
 diverged and censored. The data seed is fixed per recipe (``data_seed``,
 default 0): all runs of a dataset see the same sample, and the run's seed sets the initial
 weights and the mini-batch order, so two activations compared over seeds 0..n-1 share both.
@@ -30,15 +36,17 @@ Speed
   whatever joblib context is active (``with joblib.parallel_backend("loky", n_jobs=2): ...``,
   or dask), never hard-coded.
 - MLP cells train their seeds together as one batched ensemble
-  (:func:`topokit.training.fit_ensemble`), with per-seed stopping; ``ensemble=False`` trains
-  them one by one with :func:`topokit.training.fit`. The trainer is part of each run's cache key.
+  (:func:`topokit.training.fit_ensemble`, exact engine by default, ``engine="fast"`` to opt in), with
+  per-seed stopping;
+  ``ensemble=False`` trains them one by one with :func:`topokit.training.fit`. The trainer and
+  the engine are part of each run's cache key.
 
 Cache
 -----
 Each run is stored on its own (:class:`topokit.cache.Cache`, kind ``"sweep-run"``) as soon as it
 finishes, keyed by its full configuration (dataset, data parameters and seed, net, activation,
-training options, seed, trainer, device) and by the source code of the modules that compute it
-(``training``, ``models``, ``activations``, ``data``, ``sweeps``). A rerun trains nothing; a
+training options, seed, trainer, engine, device) and by the source code of the modules that
+compute it (``training``, ``engine``, ``models``, ``activations``, ``data``, ``sweeps``). A rerun trains nothing; a
 larger sweep trains only the new cells; an interrupted sweep resumes where it stopped; a corrupt
 entry is recomputed. ``keep_models=True`` also stores each trained state dict
 (kind ``"sweep-model"``), which :func:`load_model` and :func:`sweep_topology` read.
@@ -438,29 +446,79 @@ def _check_datasets(datasets, options: dict) -> list[Recipe]:
 
 
 def _code() -> str:
+    from . import engine as _engine
     from . import sweeps as _self
 
-    return code_version(_training, _models, _activations, _data, _self)
+    return code_version(_training, _engine, _models, _activations, _data, _self)
 
 
 def _run_config(r: Recipe, activation: str, seed: int, trainer: str, device: str) -> dict:
     cfg = r.config()
     cfg["net"] = dict(cfg["net"], activation=activation)
     numerics = {k: v for k, v in _reproducibility.settings().items() if k != "machine"} if device == "cpu" else {}
-    return _jsonable({**cfg, "seed": seed, "trainer": trainer, "device": device, "numerics": numerics})
+    name, engine = _split_trainer(trainer)
+    return _jsonable({**cfg, "seed": seed, "trainer": name, "engine": engine, "device": device, "numerics": numerics})
 
 
 def _config_id(r: Recipe, trainer: str, device: str) -> str:
     return make_key(_jsonable({**r.config(), "trainer": trainer, "device": device}), code=["-"])[:12]
 
 
-def _trainer(r: Recipe, ensemble) -> str:
+#: Engines of :func:`topokit.training.fit_ensemble` a sweep may use (``engine=``); "fit" in the
+#: table's ``engine`` column marks runs trained one by one by :func:`topokit.training.fit`.
+ENGINES = ("fast", "exact", "vmap")
+
+
+def _check_engine(engine, ensemble) -> Optional[str]:
+    """Validate the ``engine`` and ``ensemble`` options of a sweep (before any training)."""
+    if ensemble is not None:
+        ensemble = _checks.boolean(ensemble, "ensemble")
+    if engine is None:
+        return None
+    engine = _checks.choice(engine, "engine", ENGINES,
+                            fix="'fast' (the default for MLP cells) stacks the seeds into batched products, 'exact' "
+                                "replays fit bitwise; ensemble=False trains one by one with fit")
+    if ensemble is False:
+        raise _checks.InvalidParameterError(
+            f"engine={engine!r} trains ensembles, but ensemble=False trains the runs one by one with fit; "
+            "pass one of them")
+    return engine
+
+
+def _trainer(r: Recipe, ensemble, engine: Optional[str] = None, activation: Optional[str] = None) -> str:
+    """The trainer of a cell: ``"fit"``, or ``"fit_ensemble:<engine>"`` (the engine in the cache key).
+
+    MLP cells default to the exact engine (bitwise the same runs as ``fit``); ``engine="fast"``
+    opts in to :mod:`topokit.engine` (an activation it cannot stack trains on the exact engine, as
+    the ``engine`` column says). CNN cells train one by one with fit.
+    """
     if ensemble is None:
         ensemble = r.net == "mlp"
     if ensemble and r.net != "mlp":
         raise ValueError(f"ensemble=True needs an MLP; the {r.dataset!r} recipe uses a {r.net} (BatchNorm): "
                          "pass ensemble=None or False")
-    return "fit_ensemble" if ensemble else "fit"
+    if engine is not None and r.net != "mlp":
+        raise ValueError(f"engine={engine!r} trains MLP ensembles; the {r.dataset!r} recipe uses a {r.net}, which "
+                         "trains one by one with fit: leave engine unset")
+    if not ensemble:
+        return "fit"
+    if engine is None:
+        # the exact engine stays the default until the notebooks' verdicts have been compared
+        # under both engines; engine="fast" opts in (topokit.engine)
+        engine = "exact"
+    elif engine == "fast" and activation is not None:
+        from . import engine as _engine
+
+        why = _engine.fast_supported(r.build(activation, seed=0))
+        if why is not None:
+            raise ValueError(f"activation {activation!r}: {why} (or leave engine unset)")
+    return f"fit_ensemble:{engine}"
+
+
+def _split_trainer(trainer: str) -> tuple:
+    """``"fit_ensemble:fast"`` -> ``("fit_ensemble", "fast")``; ``"fit"`` -> ``("fit", "fit")``."""
+    name, _, engine = trainer.partition(":")
+    return name, engine or "fit"
 
 
 def _payload(result, seconds: float, test_accuracy: float) -> dict:
@@ -497,10 +555,11 @@ def _train_task(r: Recipe, activation: str, seeds: list, keys: list, arrays: tup
         out[seeds[i]] = payload
 
     fit_opts = dict(r.fit_params, device=device, progress=False, num_threads=1)
-    if trainer == "fit_ensemble":
+    name, engine = _split_trainer(trainer)
+    if name == "fit_ensemble":
         # each member is stored as soon as it stops, with the wall time attributed to it (each
         # epoch's time split among the members training in it)
-        _training.fit_ensemble(nets, X, y, seeds, on_diverge="censor", **fit_opts,
+        _training.fit_ensemble(nets, X, y, seeds, on_diverge="censor", engine=engine, **fit_opts,
                                on_member_done=lambda i, res: store(i, res, float(res.history["seconds"].iloc[-1])
                                                                    if len(res.history) else 0.0))
     else:
@@ -531,17 +590,19 @@ def _row(r: Recipe, activation: str, seed: int, trainer: str, device: str, paylo
     for a in r.ladder:
         hit = np.flatnonzero(acc >= a)
         row[ladder_column(a)] = float(hit[0] + 1) if hit.size else math.nan
+    name, engine = _split_trainer(trainer)
     row.update({"net": r.label, **{k: r.fit_params[k] for k in FIT_OPTIONS},
                 "data_params": json.dumps(_jsonable(r.data_params), sort_keys=True), "data_seed": r.data_seed,
-                "trainer": trainer, "device": device, "config_id": _config_id(r, trainer, device)})
+                "trainer": name, "engine": engine, "device": device, "config_id": _config_id(r, trainer, device)})
     return row
 
 
 def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progress=None, ensemble=None,
-             keep_models=False, device="cpu", **options):
+             keep_models=False, device="cpu", engine=None, **options):
     """Validate, train what is missing, and return [(recipe, activation, seed, trainer, device, key, payload)]."""
     activations = _check_activations(activations)
     seeds = _check_seeds(seeds)
+    engine = _check_engine(engine, ensemble)
     recipes = _check_datasets(datasets, options)
     dev = str(_training.resolve_device(device).type)
     cache = Cache(cache_dir)  # an unwritable folder raises OSError here, before any training
@@ -549,8 +610,8 @@ def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progr
 
     runs, missing = [], {}
     for r in recipes:
-        trainer = _trainer(r, ensemble)
         for act in activations:
+            trainer = _trainer(r, ensemble, engine, act)
             for s in seeds:
                 key = make_key(_run_config(r, act, s, trainer, dev), code=[code])
                 payload = cache.get("sweep-run", key)
@@ -578,7 +639,7 @@ def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progr
     tasks = []
     for (ri, act), idx in missing.items():
         r, trainer = recipes[ri], runs[idx[0]][3]
-        groups = [idx] if trainer == "fit_ensemble" else [[i] for i in idx]
+        groups = [idx] if trainer.startswith("fit_ensemble") else [[i] for i in idx]
         for g in groups:
             tasks.append((g, r, act))
 
@@ -651,7 +712,7 @@ def _timed_task(r, act, seeds, keys, arrays, cache_dir, trainer, device, keep_mo
 
 def sweep(activations, datasets, seeds, *, cache_dir=None, n_jobs: Optional[int] = None,
           progress: Optional[bool] = None, ensemble: Optional[bool] = None, keep_models: bool = False,
-          device: str = "cpu", **options) -> pd.DataFrame:
+          device: str = "cpu", engine: Optional[str] = None, **options) -> pd.DataFrame:
     """Train every (activation, dataset, seed) run to its target accuracy; one table row per run.
 
     Parameters
@@ -674,6 +735,14 @@ def sweep(activations, datasets, seeds, *, cache_dir=None, n_jobs: Optional[int]
     ensemble : bool, optional
         Train the seeds of an MLP cell as one batched ensemble
         (:func:`topokit.training.fit_ensemble`). Default (None): yes for MLPs, no for CNNs.
+        False trains every run with :func:`topokit.training.fit` (the ``engine`` column says "fit").
+    engine : {"fast", "exact", "vmap"}, optional
+        The ensemble's engine. Default (None): ``"fast"`` (:mod:`topokit.engine`: every seed of
+        the cell in one batched product per layer, deterministic, many times faster than fit, but
+        rounding differently from fit, so each run is another draw from fit's distribution), or
+        ``"exact"`` for an activation the fast engine cannot stack (one with parameters).
+        ``"exact"`` replays :func:`topokit.training.fit` bitwise, run by run. Part of each run's
+        cache key and of the table (``engine`` column).
     keep_models : bool, default False
         Also cache each trained state dict (for :func:`load_model`, :func:`sweep_topology`).
     device : str, default "cpu"
@@ -695,7 +764,9 @@ def sweep(activations, datasets, seeds, *, cache_dir=None, n_jobs: Optional[int]
         one ``epochs_to_<acc>`` column per ladder accuracy (:func:`ladder_column`; NaN if never
         reached), and the configuration: ``net, max_epochs, lr, batch_size, lr_decay,
         decay_steps, weight_decay, target_accuracy, data_params`` (JSON), ``data_seed,
-        trainer, device, config_id`` (equal for runs that differ only in activation and seed).
+        trainer`` ("fit_ensemble" or "fit"), ``engine`` ("fast", "exact", "vmap", or "fit" for
+        runs trained one by one), ``device, config_id`` (equal for runs that differ only in
+        activation and seed).
 
     Raises
     ------
@@ -712,7 +783,7 @@ def sweep(activations, datasets, seeds, *, cache_dir=None, n_jobs: Optional[int]
     >>> table.groupby("activation").epochs_to_converge.median()  # doctest: +SKIP
     """
     runs = _collect(activations, datasets, seeds, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress,
-                    ensemble=ensemble, keep_models=keep_models, device=device, **options)
+                    ensemble=ensemble, keep_models=keep_models, device=device, engine=engine, **options)
     rows = [_row(r, act, s, trainer, dev, payload) for r, act, s, trainer, dev, _, payload, *_ in runs]
     return pd.DataFrame(rows)
 

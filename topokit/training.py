@@ -403,7 +403,7 @@ def _fit(model, X, y, X_test, y_test, dev, *, max_epochs, lr, batch_size, lr_dec
 _NOT_ENSEMBLABLE = (nn.modules.batchnorm._NormBase, nn.modules.dropout._DropoutNd)
 
 
-def _check_ensemble_models(models) -> list:
+def _check_ensemble_models(models, same_modules: bool = True) -> list:
     models = list(models) if not isinstance(models, nn.Module) else None
     if not models:
         raise ValueError("models must be a non-empty list of nn.Modules of one architecture, "
@@ -414,9 +414,10 @@ def _check_ensemble_models(models) -> list:
         if not isinstance(m, nn.Module) or not any(True for _ in m.parameters()):
             raise ValueError(f"models[{i}] is not an nn.Module with parameters")
         if type(m) is not type(first) or {k: tuple(v.shape) for k, v in m.state_dict().items()} != shapes \
-                or [type(c) for c in m.modules()] != [type(c) for c in first.modules()]:
+                or (same_modules and [type(c) for c in m.modules()] != [type(c) for c in first.modules()]):
             raise ValueError(f"models[{i}] differs from models[0] in architecture; an ensemble needs copies of "
-                             "one architecture (different seeds only)")
+                             "one architecture (different seeds only"
+                             + (")" if same_modules else "; activations may differ with engine='fast')"))
         bad = [type(c).__name__ for c in m.modules() if isinstance(c, _NOT_ENSEMBLABLE)]
         if bad:
             raise ValueError(f"models[{i}] has {bad[0]} layers, whose output depends on the batch or on "
@@ -441,11 +442,12 @@ def fit_ensemble(
     device: str = "auto",
     progress: Optional[bool] = None,
     num_threads: Optional[int] = 1,
-    exact: bool = True,
+    exact: Optional[bool] = None,
     on_diverge: str = "raise",
     on_member_done: Optional[Callable] = None,
+    engine: Optional[str] = None,
 ) -> list:
-    """Train several copies of one small architecture together, each exactly as :func:`fit` would.
+    """Train several copies of one small architecture together, each as :func:`fit` would.
 
     The members train in lockstep: every step computes all members' losses, then one backward
     call and every member's Adam update. Each member keeps everything :func:`fit` gives a run:
@@ -455,22 +457,29 @@ def fit_ensemble(
     own convergence epoch. A member that reaches the target stops there: its weights are final
     and it is neither computed nor updated any further.
 
-    Two engines:
+    Three engines (``engine=``):
 
-    - ``exact=True`` (default): each member runs its own module, so it computes exactly the
+    - ``"exact"`` (default; ``exact=True``): each member runs its own module, so it computes exactly the
       operations fit computes, on tensors of the same layout: its trajectory, history and
       ``epochs_to_converge`` are **bitwise fit's** (checked by the tests and by
       ``benchmarks/bench_training.py``). The saving comes from what is shared: one backward call
       per step, no separate evaluation pass in full-batch training (the forward pass of epoch
       e + 1 sees exactly the weights fit evaluates after epoch e, so its logits give epoch e's
       accuracy), and per-epoch bookkeeping done once.
-    - ``exact=False``: parameters stacked along a member dimension
+    - ``"vmap"`` (``exact=False``): parameters stacked along a member dimension
       (``torch.func.stack_module_state``), one ``vmap``-ed forward over ``functional_call`` and
       one Adam over the stacks. Faster where per-step overhead dominates (small mini-batches),
       but batched matrix products and vectorised Adam updates round differently from fit's
       one-model kernels, and since training to 100% is chaotic these last-bit differences grow:
       members then converge at different epochs than fit would (same distribution, different
       draws). Not for results that must match fit run by run.
+    - ``"fast"`` (:mod:`topokit.engine`; the default of :func:`topokit.sweeps.sweep`): MLPs only
+      (Linear layers and parameter-free activations, which may differ between members), every
+      layer of every member one batched product on stacked weights, one fused Adam over one flat
+      buffer, per-member mini-batch order, stopping and history as fit. Many times faster than
+      one-by-one fit (``benchmarks/bench_training.py``); like ``"vmap"`` it rounds differently
+      from fit, so its members are other draws from fit's distribution of epochs (tested over 20
+      seeds), but it is deterministic, and a member's run does not depend on the other members.
 
     On CPU, full-batch training of 2-15x9-2 on D-I's 7,800 points is dominated by the matrix
     products themselves (about 60% of the time), which batching cannot remove: the measured
@@ -490,8 +499,10 @@ def fit_ensemble(
         As in :func:`fit`, the same for every member.
     num_threads : int, default 1
         CPU threads for torch during training (restored afterwards).
-    exact : bool, default True
-        The engine (see above).
+    exact : bool, optional
+        The earlier way to pick an engine: True is ``engine="exact"``, False ``engine="vmap"``.
+    engine : {"exact", "vmap", "fast"}, optional
+        The engine (see above); default ``"exact"`` (or what ``exact`` says).
     on_diverge : {"raise", "censor"}, default "raise"
         A member whose loss becomes NaN or inf: "raise" raises ``FloatingPointError`` as
         :func:`fit` does; "censor" stops that member alone and returns it unconverged, with
@@ -505,9 +516,24 @@ def fit_ensemble(
     list of FitResult
         One per member, in order, as :func:`fit` returns it (``history`` without test accuracy;
         its ``seconds`` column is the cumulative wall time attributed to the member: each
-        epoch's time split equally among the members still training in it).
+        epoch's time split equally among the members still training in it); ``params`` records
+        the ``engine`` and the ``trainer``.
+
+    Raises
+    ------
+    ValueError
+        Before any training: an unknown engine (the message lists the valid ones), a model the
+        engine cannot train (the reason), or any bad option.
     """
-    models = _check_ensemble_models(models)
+    from . import engine as _engine
+
+    engine = _engine.check_engine(engine, exact)
+    models = _check_ensemble_models(models, same_modules=engine != "fast")
+    if engine == "fast":
+        for i, m in enumerate(models):
+            why = _engine.fast_supported(m)
+            if why is not None:
+                raise ValueError(f"models[{i}]: {why}")
     X, y = validate_xy(X, y)
     if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__iter__"):
         raise _checks.InvalidParameterError(f"seeds must be a list of integers, one per model, got {seeds!r}")
@@ -518,7 +544,6 @@ def fit_ensemble(
                              decay_steps=decay_steps, weight_decay=weight_decay, target_accuracy=target_accuracy)
     max_epochs, lr, batch_size, lr_decay, decay_steps, weight_decay, target_accuracy = (opts[k] for k in FIT_OPTIONS)
     stop_at_target = _checks.boolean(stop_at_target, "stop_at_target")
-    exact = _checks.boolean(exact, "exact")
     _checks.choice(on_diverge, "on_diverge", ("raise", "censor"))
     check_input_shape(models[0], X)
     dev = resolve_device(device)
@@ -527,10 +552,16 @@ def fit_ensemble(
     torch.set_num_threads(num_threads)
     try:
         with deterministic():
+            if engine == "fast":
+                return _engine.train_fast(models, X, y, seeds, dev, max_epochs=int(max_epochs), lr=lr,
+                                          batch_size=batch_size, lr_decay=lr_decay, decay_steps=int(decay_steps),
+                                          weight_decay=weight_decay, target_accuracy=target_accuracy,
+                                          stop_at_target=stop_at_target, progress=progress, on_diverge=on_diverge,
+                                          on_member_done=on_member_done)
             return _fit_ensemble(models, X, y, seeds, dev, max_epochs=int(max_epochs), lr=lr, batch_size=batch_size,
                                  lr_decay=lr_decay, decay_steps=int(decay_steps), weight_decay=weight_decay,
                                  target_accuracy=target_accuracy, stop_at_target=stop_at_target,
-                                 progress=progress, exact=exact, on_diverge=on_diverge,
+                                 progress=progress, exact=engine == "exact", on_diverge=on_diverge,
                                  on_member_done=on_member_done)
     finally:
         torch.set_num_threads(threads_before)
@@ -653,7 +684,7 @@ def _fit_ensemble(models, X, y, seeds, dev, *, max_epochs, lr, batch_size, lr_de
     step, clock, attributed = 0, [time.perf_counter()], [0.0] * len(models)
     common = dict(max_epochs=max_epochs, lr=lr, batch_size=batch_size, lr_decay=lr_decay, decay_steps=decay_steps,
                   weight_decay=weight_decay, target_accuracy=target_accuracy, device=str(dev),
-                  trainer="fit_ensemble" if exact else "fit_ensemble(vmap)")
+                  trainer="fit_ensemble" if exact else "fit_ensemble(vmap)", engine="exact" if exact else "vmap")
 
     def finish(positions: list, diverged_at=None) -> None:
         nonlocal engine, active
