@@ -20,7 +20,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-__all__ = ["InvalidParameterError", "integer", "real", "string", "boolean", "choice", "finite_array",
+__all__ = ["InvalidParameterError", "integer", "real", "string", "boolean", "choice", "finite_array", "labels",
            "available_memory", "memory", "GIB"]
 
 GIB = float(1 << 30)
@@ -135,6 +135,16 @@ def finite_array(X, name: str, *, ndim: Optional[Iterable[int] | int] = None, no
         raise InvalidParameterError(f"{name} contains NaN or inf values; drop or fix them first"
                                     + (f"; {fix}" if fix else ""))
     return arr
+
+
+def labels(y, n: int, *, what: str = "samples", fix: str = "pass one class label per sample") -> np.ndarray:
+    """Integer class labels, one per each of the ``n`` rows of X, as int64 (any number of classes)."""
+    y = finite_array(y, "y", ndim=1, dtype=np.float64, fix=fix)
+    if not np.array_equal(y, np.round(y)):
+        raise InvalidParameterError("y must hold integer class labels")
+    if len(y) != n:
+        raise InvalidParameterError(f"X has {n} {what} but y has {len(y)} labels; {fix}")
+    return y.astype(np.int64)
 
 
 def available_memory() -> int:

@@ -546,7 +546,7 @@ def train_fast(models: list, X, y, seeds: list, dev: torch.device, *, max_epochs
 
     from . import _checks
     from .fileio import progress_enabled
-    from .training import FitResult, _as_tensor
+    from .training import FitResult, _as_tensor, _record_members
 
     plans = []
     for i, m in enumerate(models):
@@ -622,16 +622,9 @@ def train_fast(models: list, X, y, seeds: list, dev: torch.device, *, max_epochs
         now = time.perf_counter()
         share = (now - clock[0]) / stack.S
         clock[0] = now
-        done = []
-        for pos, member in enumerate(stack.order):
-            attributed[member] += share
-            rows[member].append({"epoch": epoch, "loss": totals[pos] / n, "lr": lr_now, "train_accuracy": accs[pos],
-                                 "test_accuracy": float("nan"), "seconds": attributed[member]})
-            if member not in converged_at and accs[pos] >= target_accuracy:
-                converged_at[member] = epoch
-                if stop_at_target:
-                    done.append(pos)
-        return done
+        return _record_members(rows, attributed, converged_at, stack.order, accs, totals, epoch=epoch, n=n,
+                               lr_now=lr_now, share=share, target_accuracy=target_accuracy,
+                               stop_at_target=stop_at_target)
 
     loaded: dict = {}
 

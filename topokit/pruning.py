@@ -219,13 +219,7 @@ def conv_layer_names(model) -> list[str]:
 def _check_labels(X, y):
     if y is None:
         return X, None
-    y = _checks.finite_array(y, "y", ndim=1, dtype=np.float64, fix="pass one class label per image")
-    if not np.array_equal(y, np.round(y)):
-        raise _checks.InvalidParameterError("y must hold integer class labels")
-    y = y.astype(np.int64)
-    if len(y) != len(X):
-        raise ValueError(f"X has {len(X)} images but y has {len(y)} labels; pass one label per image")
-    return X, y
+    return X, _checks.labels(y, len(X), what="images", fix="pass one label per image")
 
 
 def _check_images(model, X, y=None):

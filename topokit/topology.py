@@ -621,12 +621,7 @@ def _layer_clouds(model, X, y, k, max_dim, max_points, seed, labels, batch_size,
     X = _checks.finite_array(X, "X", dtype=np.float32, fix="pass the inputs of the net, one row per sample")
     if X.ndim < 2:
         X = X.reshape(len(X), -1)
-    y = _checks.finite_array(y, "y", ndim=1, dtype=np.float64, fix="pass one class label per row of X")
-    if not np.array_equal(y, np.round(y)):
-        raise _checks.InvalidParameterError("y must hold integer class labels")
-    y = y.astype(np.int64)
-    if len(y) != len(X):
-        raise ValueError(f"X has {len(X)} points but y has {len(y)} labels")
+    y = _checks.labels(y, len(X), what="points", fix="pass one class label per row of X")
     max_points = _checks.integer(max_points, "max_points", minimum=1, allow_none=True,
                                  fix=f"a number of points per class above k={k}, or None for all")
     seed = _checks.integer(seed, "seed", minimum=0)

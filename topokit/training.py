@@ -649,6 +649,25 @@ class _Stack:
         return state
 
 
+def _record_members(rows, attributed, converged_at, members, accs, totals, *, epoch, n, lr_now, share,
+                    target_accuracy, stop_at_target) -> list:
+    """Append epoch ``epoch``'s history row of every member still training (``members[pos]`` at stack
+    position ``pos``); return the positions of the members that reach the target and stop.
+
+    Shared by the exact ensemble and the fast engine (:mod:`topokit.engine`): one bookkeeping rule.
+    """
+    done = []
+    for pos, member in enumerate(members):
+        attributed[member] += share
+        rows[member].append({"epoch": epoch, "loss": totals[pos] / n, "lr": lr_now, "train_accuracy": accs[pos],
+                             "test_accuracy": float("nan"), "seconds": attributed[member]})
+        if member not in converged_at and accs[pos] >= target_accuracy:
+            converged_at[member] = epoch
+            if stop_at_target:
+                done.append(pos)
+    return done
+
+
 def _fit_ensemble(models, X, y, seeds, dev, *, max_epochs, lr, batch_size, lr_decay, decay_steps, weight_decay,
                   target_accuracy, stop_at_target, progress, exact, on_diverge, on_member_done) -> list:
     import copy
@@ -711,15 +730,9 @@ def _fit_ensemble(models, X, y, seeds, dev, *, max_epochs, lr, batch_size, lr_de
         now = time.perf_counter()
         share = (now - clock[0]) / len(active)
         clock[0] = now
-        done = []
-        for pos, member in enumerate(active):
-            attributed[member] += share
-            rows[member].append({"epoch": epoch, "loss": totals[pos] / n, "lr": lr_now, "train_accuracy": accs[pos],
-                                 "test_accuracy": float("nan"), "seconds": attributed[member]})
-            if member not in converged_at and accs[pos] >= target_accuracy:
-                converged_at[member] = epoch
-                if stop_at_target:
-                    done.append(pos)
+        done = _record_members(rows, attributed, converged_at, active, accs, totals, epoch=epoch, n=n,
+                               lr_now=lr_now, share=share, target_accuracy=target_accuracy,
+                               stop_at_target=stop_at_target)
         if done:
             finish(done)
 
