@@ -338,3 +338,83 @@ def test_plot_verdicts_draws_invalid_and_dollar_signs(cache_dir):
     fig.canvas.draw()  # mathtext would fail to parse the measured text
     assert plotting.VERDICT_COLORS[report.INVALID] != plotting.VERDICT_COLORS["not testable here"]
     plt.close(fig)
+
+
+# ----------------------------------------------------------------------------- claim parts (robustness, ladder)
+
+def _specs():
+    import pandas as pd
+
+    return pd.DataFrame([
+        {"target": 0.99, "lr": "tuned", "verdict": "reproduced", "measured": "1.8x (1.5-2.2)"},
+        {"target": 0.95, "lr": "tuned", "verdict": "reproduced", "measured": "1.7x (1.4-2.0)"},
+        {"target": 1.0, "lr": "tuned", "verdict": "mixed", "measured": "1.3x (0.9-1.9)"},
+        {"target": 0.99, "lr": "recipe", "verdict": "not reproduced", "measured": "0.9x (0.7-1.1)"},
+    ])
+
+
+def test_robustness_part_headline_flips_and_report(tmp_path):
+    import warnings
+
+    from topokit import report
+
+    cache = tmp_path / "cache"
+    part = report.record_robustness("epochs", _specs(), ["target", "lr"], {"target": 0.99, "lr": "tuned"},
+                                    cache_dir=cache, mode="default")
+    assert part.headline.startswith("reproduced in 2 of 4 specifications; it changes with")
+    assert "target = 1.0 (mixed)" in part.headline and "lr = recipe (not reproduced)" in part.headline
+    assert part.rows[0][:2] == ["reference", "reproduced"]  # the reference first
+    claims = report.load_claims("default", cache_dir=cache)
+    row = claims.set_index("claim_id").loc["epochs"]
+    assert row["robustness"] == part.headline and [p["part"] for p in row["parts"]] == ["Robustness"]
+    assert claims.set_index("claim_id").loc["prune-accuracy", "robustness"] == ""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", report.ReportWarning)
+        md = report.report_markdown(claims, figure_dirs=[tmp_path])
+        html = report.report_html(claims, figure_dirs=[tmp_path])
+    assert "### Robustness" in md and "target = 1.0" in md
+    assert "<h3>Robustness</h3>" in html
+    table = report.readme_table(claims)
+    assert "| robustness |" in table and "reproduced in 2 of 4 specifications" in table
+    assert "not checked in this run" in table
+
+
+def test_robustness_no_flip_and_bad_input(tmp_path):
+    import pandas as pd
+    import pytest
+
+    from topokit import report
+    from topokit._checks import InvalidParameterError
+
+    specs = _specs().assign(verdict="reproduced")
+    part = report.record_robustness("epochs", specs, ["target", "lr"], {"target": 0.99, "lr": "tuned"},
+                                    cache_dir=tmp_path, mode="quick")
+    assert part.headline == "reproduced in 4 of 4 specifications; no single alternative choice changes it"
+    with pytest.raises(InvalidParameterError, match="no specification matches"):
+        report.record_robustness("epochs", specs, ["target", "lr"], {"target": 0.5, "lr": "tuned"}, cache_dir=tmp_path)
+    with pytest.raises(InvalidParameterError, match="outside"):
+        report.record_robustness("epochs", specs.assign(verdict="great"), ["target", "lr"],
+                                 {"target": 0.99, "lr": "tuned"}, cache_dir=tmp_path)
+    with pytest.raises(InvalidParameterError, match="part"):
+        report.record_part("epochs", "Appendix", headline="x", cache_dir=tmp_path)
+    with pytest.raises(InvalidParameterError, match="DataFrame"):
+        report.record_part("epochs", "Betti ladder", headline="x", table=[1, 2], cache_dir=tmp_path)
+    ladder = report.record_part("epochs", "Betti ladder", headline="holds up to Betti 25",
+                                table=pd.DataFrame({"rung": ["g=3"], "betti": [9], "verdict": ["mixed"]}),
+                                cache_dir=tmp_path, mode="quick")
+    assert ladder.rows == [["g=3", "9", "mixed"]]
+    parts = report.load_parts("quick", cache_dir=tmp_path)["epochs"]
+    assert [p["part"] for p in parts] == ["Robustness", "Betti ladder"]
+
+
+def test_plot_robustness_draws_every_specification():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from topokit import plotting
+
+    specs = _specs().assign(value=[1.8, 1.7, 1.3, 0.9], low=[1.5, 1.4, 0.9, 0.7], high=[2.2, 2.0, 1.9, 1.1])
+    fig = plotting.plot_robustness(specs, ["target", "lr"], {"target": 0.99, "lr": "tuned"}, value="value",
+                                   low="low", high="high", claimed=1.5)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels[0] == "reference" and "lr = recipe" in labels and len(labels) == 4

@@ -17,6 +17,12 @@ autoescaping, every text in ``REPORT.md`` and the README table goes through one 
 (:func:`_md`), a figure is shown only when it is an image file under the figures folder, and a
 verdict outside :data:`VERDICTS` (a cache entry altered by hand) is shown as :data:`INVALID`;
 whatever is left out or marked so is named in a :class:`ReportWarning`.
+
+A claim's section can carry further *parts* (:data:`PARTS`), recorded beside the claim by the
+notebooks that measure them: **Robustness** (:func:`record_robustness`: the verdict recomputed
+under the reasonable alternatives to each free choice, the share of specifications in which it
+holds and the choices that flip it; its headline goes into the README table) and **Betti ladder**
+(:func:`record_part`: the activation claim rung by rung).
 """
 from __future__ import annotations
 
@@ -38,7 +44,8 @@ from .fileio import atomic_path, full_mode, quick_mode
 
 __all__ = ["CLAIMS", "VERDICTS", "INVALID", "MODES", "IMAGE_SUFFIXES", "ReportWarning", "ClaimResult",
            "record_claim", "load_claims", "report_markdown", "report_html", "write_report", "run_mode",
-           "readme_table", "update_readme", "update_gallery", "final_figures_dir", "GALLERY"]
+           "readme_table", "update_readme", "update_gallery", "final_figures_dir", "GALLERY", "PARTS", "ClaimPart",
+           "record_part", "record_robustness", "load_parts"]
 
 #: Allowed verdicts.
 VERDICTS = ("reproduced", "not reproduced", "mixed", "not testable here")
@@ -49,6 +56,11 @@ INVALID = "invalid"
 MODES = ("quick", "default", "full")
 #: File extensions a report figure may have (it is shown as an image and linked).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg")
+
+#: The parts a claim's section may carry after its verdict, in the order they are shown.
+PARTS = ("Robustness", "Betti ladder")
+#: At most this many rows in one part's table (a table is a summary, not a dump).
+MAX_PART_ROWS = 300
 
 #: CSS class of each verdict in report.html (the verdict text itself is never used as a class).
 _VERDICT_CLASS = {**{v: "v-" + v.replace(" ", "-") for v in VERDICTS}, INVALID: "v-invalid"}
@@ -262,6 +274,223 @@ def record_claim(claim_id: str, *, measured: str, value=float("nan"), low=float(
     return result
 
 
+@dataclass
+class ClaimPart:
+    """One part of a claim's section (:data:`PARTS`): a headline, a small table and a figure.
+
+    Attributes
+    ----------
+    claim_id : str
+        A key of :data:`CLAIMS`.
+    part : str
+        One of :data:`PARTS`.
+    headline : str
+        One sentence (for Robustness, the README table shows it).
+    columns : list of str
+        The table's column names.
+    rows : list of list of str
+        The table's cells, as text.
+    text : str
+        A short paragraph shown under the headline.
+    figure : str
+        An image in the figures folder, relative to it, or "".
+    mode, recorded : str
+    """
+
+    claim_id: str
+    part: str
+    headline: str
+    columns: list = field(default_factory=list)
+    rows: list = field(default_factory=list)
+    text: str = ""
+    figure: str = ""
+    mode: str = "default"
+    recorded: str = ""
+
+    def __post_init__(self):
+        _checks.choice(self.claim_id, "claim_id", CLAIMS,
+                       fix=f"unknown claim {self.claim_id!r}: a new claim goes into topokit.report.CLAIMS first")
+        _checks.choice(self.part, "part", PARTS)
+        _checks.choice(self.mode, "mode", MODES)
+        for name in ("headline", "text", "figure", "recorded"):
+            _string(getattr(self, name), name)
+        if self.figure:
+            why = _figure_problem(self.figure)
+            if why is not None:
+                raise InvalidParameterError(f"figure must be the file name of an image in the figures folder, "
+                                            f"relative to it, or ''; got {self.figure!r}: {why}")
+        self.columns = [_text(c) for c in self.columns]
+        self.rows = [[_text(c) for c in row] for row in self.rows]
+        if any(len(row) != len(self.columns) for row in self.rows):
+            raise InvalidParameterError("every row of a part's table must have one cell per column")
+        if len(self.rows) > MAX_PART_ROWS:
+            raise InvalidParameterError(f"a part's table holds at most {MAX_PART_ROWS} rows, got {len(self.rows)}; "
+                                        "summarise it (the full table belongs in the notebook)")
+
+
+def _part_key(claim_id: str, part: str, mode: str) -> str:
+    return make_key({"claim": claim_id, "part": part, "mode": mode})
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "" if math.isnan(value) else f"{value:.4g}"
+    return _text(value)
+
+
+def record_part(claim_id: str, part: str, *, headline: str, table=None, text: str = "", figure: str = "",
+                cache_dir=None, mode: Optional[str] = None) -> ClaimPart:
+    """Store one part of a claim's section (atomically, in the cache, kind ``"claim-part"``).
+
+    Parameters
+    ----------
+    claim_id : str
+        A key of :data:`CLAIMS`.
+    part : str
+        One of :data:`PARTS`.
+    headline : str
+        One sentence that sums the part up, computed from the numbers.
+    table : DataFrame, optional
+        A small table (at most :data:`MAX_PART_ROWS` rows); cells are shown as text.
+    text : str, default ""
+        A short paragraph shown under the headline.
+    figure : str, default ""
+        An image in the figures folder, relative to it.
+    cache_dir : path, optional
+    mode : str, optional
+        One of :data:`MODES`; default the current run mode.
+
+    Returns
+    -------
+    ClaimPart
+
+    Raises
+    ------
+    topokit._checks.InvalidParameterError
+        For an unknown claim, part or mode, a table that is not a DataFrame or is too long, or a
+        figure that is not a relative image path; before anything is stored.
+    """
+    import pandas as pd
+
+    mode = run_mode() if mode is None else mode
+    if table is None:
+        columns, rows = [], []
+    elif isinstance(table, pd.DataFrame):
+        columns = [str(c) for c in table.columns]
+        rows = [[_cell(v) for v in row] for row in table.itertuples(index=False, name=None)]
+    else:
+        raise InvalidParameterError(f"table must be a pandas DataFrame or None, got {type(table).__name__}")
+    result = ClaimPart(claim_id, part, headline, columns, rows, text, figure, mode, time.strftime("%Y-%m-%d %H:%M"))
+    Cache(cache_dir).put("claim-part", _part_key(claim_id, part, mode), asdict(result),
+                         config={"claim": claim_id, "part": part, "mode": mode})
+    return result
+
+
+def _varied(row, choices, reference) -> str:
+    changed = [f"{c} = {row[c]}" for c in choices if row[c] != reference[c]]
+    return ", ".join(changed) if changed else "reference"
+
+
+def record_robustness(claim_id: str, specs, choices, reference: Mapping, *, verdict: str = "verdict",
+                      measured: str = "measured", text: str = "", figure: str = "", cache_dir=None,
+                      mode: Optional[str] = None) -> ClaimPart:
+    """Store a claim's specification curve as its **Robustness** part.
+
+    Parameters
+    ----------
+    claim_id : str
+        A key of :data:`CLAIMS`.
+    specs : DataFrame
+        One row per specification: a column per free choice (``choices``), the verdict reached
+        under it (``verdict``, one of :data:`VERDICTS`) and, optionally, the measured value in
+        words (``measured``). Usually each row departs from ``reference`` in one choice.
+    choices : sequence of str
+        The free-choice columns.
+    reference : mapping
+        The specification the claim's headline verdict uses (choice -> value); one row must match.
+    text, figure : str
+        A short paragraph and a figure (see :func:`topokit.plotting.plot_robustness`).
+
+    Returns
+    -------
+    ClaimPart
+        Headline: the reference verdict, the share of specifications that reach it, and each
+        single change of a choice that flips it (or that none does).
+
+    Raises
+    ------
+    topokit._checks.InvalidParameterError
+        For a table without the named columns, a verdict outside :data:`VERDICTS`, or a reference
+        that no row matches.
+    """
+    import pandas as pd
+
+    from .robustness import flips
+
+    if not isinstance(specs, pd.DataFrame) or specs.empty:
+        raise InvalidParameterError("specs must be a non-empty DataFrame, one row per specification")
+    choices = [_string(c, "choice") for c in choices]
+    if not choices:
+        raise InvalidParameterError("choices must name at least one free-choice column")
+    if not isinstance(reference, Mapping) or sorted(reference) != sorted(choices):
+        raise InvalidParameterError(f"reference must give a value for each of the choices {choices}, got "
+                                    f"{reference!r}")
+    missing = [c for c in [*choices, verdict] if c not in specs.columns]
+    if missing:
+        raise InvalidParameterError(f"specs lacks the column(s) {missing}; it has {list(specs.columns)}")
+    bad = sorted(set(specs[verdict].astype(str)) - set(VERDICTS))
+    if bad:
+        raise InvalidParameterError(f"specs holds verdicts {bad} outside {VERDICTS}")
+    flipped = flips(specs, choices, verdict, reference)
+    is_ref = pd.Series(True, index=specs.index)
+    for c in choices:
+        is_ref &= specs[c] == reference[c]
+    ref_verdict = str(specs.loc[is_ref, verdict].iloc[0])
+    held = int((specs[verdict].astype(str) == ref_verdict).sum())
+    n = len(specs)
+    headline = f"{ref_verdict} in {held} of {n} specifications"
+    if flipped.empty:
+        headline += "; no single alternative choice changes it"
+    else:
+        shown = [f"{r.choice} = {r.value} ({r.verdict})" for r in flipped.itertuples()]
+        headline += "; it changes with " + "; ".join(shown[:4]) + ("; ..." if len(shown) > 4 else "")
+    order = (~is_ref).astype(int).to_numpy().argsort(kind="stable")
+    shown_specs = specs.iloc[order]
+    table = pd.DataFrame({
+        "specification": [_varied(row, choices, reference) for _, row in shown_specs.iterrows()],
+        "verdict": shown_specs[verdict].astype(str).to_numpy(),
+        "measured": (shown_specs[measured].astype(str).to_numpy() if measured in specs.columns
+                     else [""] * len(shown_specs)),
+    })
+    return record_part(claim_id, "Robustness", headline=headline, table=table, text=text, figure=figure,
+                       cache_dir=cache_dir, mode=mode)
+
+
+def load_parts(mode: Optional[str] = None, cache_dir=None) -> dict:
+    """The recorded parts: ``{claim_id: [part record (dict), ...]}`` in :data:`PARTS` order.
+
+    A cache entry that is not a valid part record is left out, with a :class:`ReportWarning`.
+    """
+    mode = run_mode() if mode is None else _checks.choice(mode, "mode", MODES)
+    cache = Cache(cache_dir)
+    out: dict = {}
+    for claim_id in CLAIMS:
+        for part in PARTS:
+            got = cache.get("claim-part", _part_key(claim_id, part, mode))
+            if got is MISSING:
+                continue
+            try:
+                if not isinstance(got, Mapping):
+                    raise InvalidParameterError(f"it is a {type(got).__name__}")
+                record = ClaimPart(**{k: got[k] for k in ClaimPart.__dataclass_fields__ if k in got})
+            except (InvalidParameterError, TypeError, KeyError) as exc:
+                _warn(f"the {part} part of claim {claim_id!r} is left out: its cache entry is not a valid part "
+                      f"record ({exc})")
+                continue
+            out.setdefault(claim_id, []).append(asdict(record))
+    return out
+
+
 def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -297,7 +526,8 @@ def load_claims(mode: Optional[str] = None, cache_dir=None):
     """The report table: one row per claim of :data:`CLAIMS`, in order.
 
     Columns: ``claim_id, source, claim, notebook, measured, value, low, high, verdict, reason,
-    rule, figure, recorded, mode``. A claim whose notebook has not recorded it in this mode has
+    rule, figure, recorded, mode, robustness, parts`` (``robustness``: the headline of the claim's
+    Robustness part, "" when none was recorded; ``parts``: its parts, see :func:`load_parts`). A claim whose notebook has not recorded it in this mode has
     verdict ``"not testable here"`` and a reason saying which notebook to run. A cache entry whose
     verdict is not one of :data:`VERDICTS` (or that is not a record at all) is shown with verdict
     :data:`INVALID` and a :class:`ReportWarning`; figures are checked when the report is written.
@@ -332,6 +562,10 @@ def load_claims(mode: Optional[str] = None, cache_dir=None):
             got[name] = _cached_number(got.get(name), claim_id, name)
         rows.append({"claim_id": claim_id, "source": source, "claim": claim, "notebook": notebook,
                      **{k: got.get(k) for k in _FIELDS}, "mode": mode})
+    parts = load_parts(mode, cache_dir)
+    for row in rows:
+        row["parts"] = parts.get(row["claim_id"], [])
+        row["robustness"] = next((p["headline"] for p in row["parts"] if p["part"] == "Robustness"), "")
     return pd.DataFrame(rows)
 
 
@@ -451,6 +685,16 @@ def _rows(claims, figure_dirs=None, *, figures: bool = True) -> list[dict]:
         row["figure"] = _checked_figure(r.get("figure"), row["claim_id"], folders) if figures else ""
         row["figure_url"] = _url(row["figure"])
         row["notebook_url"] = _url(row["notebook"])
+        row["robustness"] = _text(r.get("robustness"))
+        row["parts"] = []
+        for p in (r.get("parts") if isinstance(r.get("parts"), list) else []):
+            part = {k: _text(p.get(k)) for k in ("part", "headline", "text")}
+            part["columns"] = [_text(c) for c in p.get("columns", [])]
+            part["rows"] = [[_text(c) for c in row_] for row_ in p.get("rows", [])]
+            part["figure"] = (_checked_figure(p.get("figure"), row["claim_id"], folders)
+                              if figures and p.get("figure") else "")
+            part["figure_url"] = _url(part["figure"])
+            row["parts"].append(part)
         rows.append(row)
     return rows
 
@@ -486,6 +730,16 @@ def _markdown(rows: list[dict], title: str) -> str:
                   + (f" (recorded {_md(r['recorded'])})" if r["recorded"] else "")]
         if r["figure"]:
             lines += ["", f"![{_md(r['claim_id'])}]({r['figure_url']})"]
+        for p in r["parts"]:
+            lines += ["", f"### {_md(p['part'])}", "", f"**{_md(p['headline'])}**"]
+            if p["text"]:
+                lines += ["", _md(p["text"])]
+            if p["columns"]:
+                lines += ["", "| " + " | ".join(_md(c) for c in p["columns"]) + " |",
+                          "|" + "---|" * len(p["columns"])]
+                lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in p["rows"]]
+            if p["figure"]:
+                lines += ["", f"![{_md(r['claim_id'])} {_md(p['part'])}]({p['figure_url']})"]
     return "\n".join(lines) + "\n"
 
 
@@ -529,6 +783,11 @@ one of {{ verdicts }}; rerun the notebooks named below.</p>
 <ul><li><b>Measured:</b> {{ r.measured }}</li><li><b>Rule (fixed in advance):</b> {{ r.rule or 'n/a' }}</li>\
 <li><b>Why this verdict:</b> {{ r.reason }}</li></ul>\
 {% if r.figure %}<p><img src="{{ r.figure_url }}" alt="{{ r.claim_id }}"></p>{% endif %}
+{% for p in r.parts %}<h3>{{ p.part }}</h3><p><b>{{ p.headline }}</b></p>{% if p.text %}<p>{{ p.text }}</p>{% endif %}\
+{% if p.columns %}<table><tr>{% for c in p.columns %}<th>{{ c }}</th>{% endfor %}</tr>\
+{% for row in p.rows %}<tr>{% for c in row %}<td>{{ c }}</td>{% endfor %}</tr>{% endfor %}</table>{% endif %}\
+{% if p.figure %}<p><img src="{{ p.figure_url }}" alt="{{ r.claim_id }} {{ p.part }}"></p>{% endif %}
+{% endfor %}\
 {% endfor %}\
 </body></html>
 """
@@ -598,11 +857,13 @@ GALLERY = ("05_verdicts.png", "02_d1_relu_vs_tanh.png", "03_speedup_forest.png",
 def readme_table(claims) -> str:
     """The short reproduction table the README shows (claim, measured, verdict), every text escaped."""
     rows = _rows(claims, figures=False)
-    lines = ["| claim | source | measured (95% CI) | verdict |", "|---|---|---|---|"]
+    lines = ["| claim | source | measured (95% CI) | verdict | robustness |", "|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {_md(r['claim'])} | {_md(r['source'])} | {_md(r['measured'])} | **{_md(r['verdict'])}** |")
-    lines += ["", f"*Generated by `make reproduce` ({_md(_mode(rows))} mode) on {time.strftime('%Y-%m-%d')}; the full "
-                  f"report with rules and reasons is `figures/REPORT.md` (and `figures/report.html`).*"]
+        lines.append(f"| {_md(r['claim'])} | {_md(r['source'])} | {_md(r['measured'])} | **{_md(r['verdict'])}** | "
+                     f"{_md(r['robustness'] or 'not checked in this run')} |")
+    lines += ["", f"*Generated by `make readme` ({_md(_mode(rows))} mode) on {time.strftime('%Y-%m-%d')}; the full "
+                  f"report with rules, reasons and each claim's robustness is `figures/REPORT.md` (and "
+                  f"`figures/report.html`) after `make reproduce`.*"]
     return "\n".join(lines)
 
 
