@@ -30,6 +30,7 @@ def test_notebook_committed_clean_with_parameters_cell(path):
     assert "# " in first, f"{path.name} should open with an H1 title"
 
 
+@pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_executes_in_quick_mode(path, tmp_path, monkeypatch):
     monkeypatch.setenv("TOPOKIT_FIGURES", str(tmp_path / "figures"))
