@@ -59,7 +59,6 @@ import scipy.sparse as sp
 import torch
 from joblib import Parallel, delayed
 from scipy.sparse.csgraph import connected_components, shortest_path
-from sklearn.neighbors import NearestNeighbors
 from torch import nn
 
 from . import _checks
@@ -256,6 +255,8 @@ def knn_graph(X: np.ndarray, k: int) -> sp.csr_matrix:
     scipy.sparse.csr_matrix of bool, shape (n, n)
         Symmetric adjacency matrix with an empty diagonal.
     """
+    from sklearn.neighbors import NearestNeighbors  # imported here: 0.5-1 s a notebook need not pay at import
+
     A = NearestNeighbors(n_neighbors=k).fit(X).kneighbors_graph(X)
     A = (A + A.T).tocsr()
     A.setdiag(0)
