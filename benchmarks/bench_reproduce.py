@@ -42,7 +42,9 @@ def notebook_seconds(mode: str) -> dict:
     """Each notebook's time in the run just made: the pipeline's ``runs.json`` (latest run wins)."""
     import json
 
-    path = ROOT / "build" / ("notebooks-quick" if mode == "quick" else "notebooks") / "runs.json"
+    from pathlib import Path
+
+    path = Path(ROOT) / "build" / ("notebooks-quick" if mode == "quick" else "notebooks") / "runs.json"
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
