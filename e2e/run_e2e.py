@@ -872,7 +872,9 @@ def find_notebooks(folder: Path, only: Sequence[str] = ()) -> list[Path]:
     books = sorted(p for p in Path(folder).glob("*.ipynb") if NOTEBOOK_PATTERN.match(p.name))
     if only:
         books = [p for p in books if any(p.name.startswith(o) for o in only)]
-    return books
+    from topokit.pipeline import run_order
+
+    return run_order(books)  # the report notebook last, as topokit reproduce runs them
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

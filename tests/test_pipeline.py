@@ -371,3 +371,13 @@ def test_a_rerun_of_the_primers_diagram_cell_computes_nothing(tmp_path, monkeypa
         out = nbformat.read(done[0].executed, as_version=4)
         counts.append(out.cells[-1].outputs[0]["text"].strip())
     assert counts == ["computed 5 read 0", "computed 0 read 5"]
+
+
+def test_report_notebook_runs_last(tmp_path):
+    for name in ("00_a.ipynb", "05_reproduction_report.ipynb", "06_b.ipynb", "01_c.ipynb", "02_x.ipynb",
+                 "03_y.ipynb", "04_z.ipynb"):
+        (tmp_path / name).write_text("{}")
+    names = [p.name for p in pipeline.find_notebooks(tmp_path)]
+    assert names[-1] == pipeline.REPORT_NOTEBOOK and names[:-1] == sorted(names[:-1])
+    assert [p.name for p in pipeline.find_notebooks(tmp_path, only=["05", "06"])] == ["06_b.ipynb",
+                                                                                     "05_reproduction_report.ipynb"]

@@ -41,10 +41,19 @@ from ._checks import InvalidParameterError
 from . import _checks
 from .fileio import MODE_LINE, PROJECT_ROOT, atomic_write_text, current_mode, parse_mode_line, progress_enabled
 
-__all__ = ["NotebookRun", "NotebookExecutionError", "NotebookModeError", "execute_notebook", "find_notebooks",
+__all__ = ["NotebookRun", "NotebookExecutionError", "NotebookModeError", "execute_notebook", "find_notebooks", "run_order", "REPORT_NOTEBOOK",
            "notebook_info", "preflight", "readme_differences", "reproduce", "strip_outputs"]
 
 NOTEBOOK_PATTERN = re.compile(r"^\d\d_.+\.ipynb$")
+#: The notebook that gathers every other notebook's claims into the report: it runs last whatever
+#: its number, so that a run of every notebook reports the claims of those numbered after it.
+REPORT_NOTEBOOK = "05_reproduction_report.ipynb"
+
+
+def run_order(books: Sequence[Path]) -> list[Path]:
+    """``books`` in the order they run: by number, with :data:`REPORT_NOTEBOOK` moved last."""
+    books = list(books)
+    return [p for p in books if p.name != REPORT_NOTEBOOK] + [p for p in books if p.name == REPORT_NOTEBOOK]
 
 
 @dataclass
@@ -142,7 +151,8 @@ def _check_only(only) -> Optional[list[str]]:
 
 
 def find_notebooks(directory: Path | str | None = None, only: Optional[Sequence[str]] = None) -> list[Path]:
-    """The numbered notebooks (``NN_name.ipynb``) in ``directory``, in order.
+    """The numbered notebooks (``NN_name.ipynb``) in ``directory``, in the order they run: by
+    number, with the report notebook (:data:`REPORT_NOTEBOOK`) last (:func:`run_order`).
 
     ``only`` keeps those whose name starts with one of the given prefixes (``["01", "02"]``; a
     single string is one prefix); ``None`` keeps all. An empty list or an empty or blank prefix
@@ -164,7 +174,7 @@ def find_notebooks(directory: Path | str | None = None, only: Optional[Sequence[
                 f"no notebook matches {missing}; available: {', '.join(p.name for p in books)}"
             )
         books = [p for p in books if any(p.name.startswith(o) for o in only)]
-    return books
+    return run_order(books)
 
 
 def _check_numbering(directory: Path, books: Sequence[Path]) -> None:
@@ -530,7 +540,7 @@ def _table_verdicts(markdown: str) -> dict[str, str]:
         cells = [c.strip() for c in _TABLE_SPLIT.split(line.strip())]
         if len(cells) < 6 or not line.lstrip().startswith("|") or set(cells[1]) <= set("-: ") or cells[1] == "claim":
             continue
-        verdicts[cells[1]] = cells[-2].strip("*").strip()
+        verdicts[cells[1]] = cells[4].strip("*").strip()  # claim, source, measured, verdict[, robustness]
     return verdicts
 
 
