@@ -81,7 +81,9 @@ def test_default_figures_folder_is_the_projects():
     assert plotting.PROJECT_FIGURES == PROJECT_ROOT / "figures"
 
 
-def test_save_matplotlib_png_and_pdf(tmp_path):
+def test_save_matplotlib_png_and_pdf(tmp_path, monkeypatch):
+    monkeypatch.setenv("TOPOKIT_QUICK", "0")
+    monkeypatch.setenv("TOPOKIT_FULL", "0")
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])
     paths = plotting.save_figure(fig, "line", directory=tmp_path)
@@ -90,6 +92,8 @@ def test_save_matplotlib_png_and_pdf(tmp_path):
     assert paths[1].read_bytes()[:5] == b"%PDF-"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["line.pdf", "line.png"]  # no temp files
     assert plotting.save_figure(fig, "line", formats="svg", directory=tmp_path) == [tmp_path / "line.svg"]
+    monkeypatch.setenv("TOPOKIT_QUICK", "1")  # quick mode: PNG only
+    assert plotting.save_figure(fig, "quick", directory=tmp_path) == [tmp_path / "quick.png"]
 
 
 def test_save_uses_figures_dir(tmp_path, monkeypatch):

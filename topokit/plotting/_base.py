@@ -126,6 +126,9 @@ def _check_name(name) -> str:
 def save_figure(fig, name: str, formats: Optional[Sequence[str]] = None, directory=None) -> list[Path]:
     """Write a figure atomically: matplotlib as PNG (150 dpi) and PDF, plotly as HTML.
 
+    In quick mode (:func:`topokit.fileio.quick_mode`) matplotlib figures are written as PNG only:
+    quick runs check the code path, and the PDF doubled the time a warm rerun spends saving.
+
     Every file is first written to a temporary file in the target folder, and only when all of
     them are written are they moved into place with ``os.replace``. If any write fails, the
     temporary files are removed and files from an earlier save are left untouched.
@@ -137,7 +140,8 @@ def save_figure(fig, name: str, formats: Optional[Sequence[str]] = None, directo
     name : str
         File name without extension, e.g. ``"02_betti_by_layer"``; no path separators.
     formats : sequence of str, optional
-        Default ``("png", "pdf")`` for matplotlib (``"svg"`` also allowed) and ``("html",)``
+        Default ``("png", "pdf")`` for matplotlib (``("png",)`` in quick mode; ``"svg"`` also
+        allowed) and ``("html",)``
         for plotly: a page that loads ``plotly.min.js`` from its own folder, where one copy is
         written for all the interactive figures (about 4.6 MB, instead of a copy in every
         page); the folder opens offline as it is.
@@ -157,7 +161,7 @@ def save_figure(fig, name: str, formats: Optional[Sequence[str]] = None, directo
     kind = _kind(fig)
     name = _check_name(name)
     if formats is None:
-        formats = _DEFAULT_FORMATS[kind]
+        formats = ("png",) if kind == "matplotlib" and quick_mode() else _DEFAULT_FORMATS[kind]
     if isinstance(formats, str):
         formats = [formats]
     formats = [str(f).lower().lstrip(".") for f in formats]
