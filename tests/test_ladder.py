@@ -47,11 +47,12 @@ def test_tiny_ladder_tunes_evaluates_and_a_rerun_tunes_nothing(tiny, tmp_path, m
     # evaluation: the seeds of one recipe trained together, one call per cell
     assert sum(len(a[3]) == 2 for a in calls) == 2 * 3
     # a second run tunes nothing and trains nothing: every trial's and run's result is a cache hit
+    assert not runs.cached.any() and not trials.cached.any()
     calls.clear()
     again, again_trials = ladder.ladder(tiny, **kw)
-    assert calls == []
-    pd.testing.assert_frame_equal(runs, again)
-    pd.testing.assert_frame_equal(trials, again_trials)
+    assert calls == [] and again.cached.all() and again_trials.cached.all()
+    pd.testing.assert_frame_equal(runs.drop(columns="cached"), again.drop(columns="cached"))
+    pd.testing.assert_frame_equal(trials.drop(columns="cached"), again_trials.drop(columns="cached"))
 
 
 def test_a_rung_where_nothing_trains_is_reported_not_dropped(tiny, tmp_path):

@@ -298,8 +298,11 @@ _CODE = (_train, _net, _inputs, _outcome)
 
 
 def _runs(cache: Cache, kind: str, rung: Rung, activation: str, params: dict, seeds: Sequence[int],
-          max_epochs: int, target: float, device: str) -> list:
-    """Each seed's run of one recipe, from the cache where stored; the missing seeds trained together."""
+          max_epochs: int, target: float, device: str) -> tuple[list, list]:
+    """Each seed's run of one recipe, from the cache where stored; the missing seeds trained together.
+
+    Returns the runs and, per run, whether it came from the cache (counted here, since the cache
+    object of a joblib worker is not the caller's)."""
     engine = engine_for(params)
     dev = _training.resolve_device(device).type
     base = {"rung": [rung.family, rung.param, rung.value, rung.data_params], "activation": activation,
@@ -318,7 +321,7 @@ def _runs(cache: Cache, kind: str, rung: Rung, activation: str, params: dict, se
         fresh = _train(rung, activation, params, [int(seeds[i]) for i in missing], max_epochs, target, engine, dev)
         for i, value in zip(missing, fresh):
             found[i] = cache.put(kind, keys[i], value, config=configs[i])
-    return found
+    return found, [i not in missing for i in range(len(seeds))]
 
 
 def _suggest(trial) -> dict:
@@ -371,7 +374,8 @@ def tune(rung: Rung, activation: str, *, n_trials: int = 20, max_epochs: int = 3
     -------
     (best params, trials)
         ``trials`` has one row per trial: its parameters, the mean :func:`trial_score` over the
-        selection seeds, how many of them converged, the epochs they ran and their seconds.
+        selection seeds, how many of them converged, the epochs they ran, their seconds (as
+        measured when they were trained) and whether they all came from the cache (``cached``).
     """
     import optuna
 
@@ -387,12 +391,12 @@ def tune(rung: Rung, activation: str, *, n_trials: int = 20, max_epochs: int = 3
 
     def objective(trial):
         params = _suggest(trial)
-        runs = _runs(cache, "ladder-trial", rung, activation, params, seeds, max_epochs, target, device)
+        runs, hits = _runs(cache, "ladder-trial", rung, activation, params, seeds, max_epochs, target, device)
         score = float(np.mean([trial_score(r["epochs"], r["best_accuracy"], max_epochs) for r in runs]))
         rows.append({**params, "trial": trial.number, "score": score,
                      "converged": sum(r["epochs"] is not None for r in runs), "runs": len(runs),
                      "epochs_run": sum(r["epochs_run"] for r in runs), "seconds": sum(r["seconds"] for r in runs),
-                     "points": runs[0]["points"], "engine": engine_for(params)})
+                     "points": runs[0]["points"], "engine": engine_for(params), "cached": all(hits)})
         return score
 
     study.optimize(objective, n_trials=n_trials)
@@ -401,17 +405,18 @@ def tune(rung: Rung, activation: str, *, n_trials: int = 20, max_epochs: int = 3
 
 def evaluate(rung: Rung, activation: str, params: dict, seeds: Sequence[int], *, max_epochs: int = 300,
              target: float = 1.0, cache_dir=None, device: str = "cpu") -> pd.DataFrame:
-    """The tuned recipe on evaluation seeds: one row per run (censored runs have NaN epochs)."""
+    """The tuned recipe on evaluation seeds: one row per run (censored runs have NaN epochs; ``cached``
+    says whether the run was read from the cache)."""
     cache = Cache(cache_dir)
-    found = _runs(cache, "ladder-run", rung, _check_activation(activation), dict(params), [int(s) for s in seeds],
-                  max_epochs, target, device)
+    found, hits = _runs(cache, "ladder-run", rung, _check_activation(activation), dict(params),
+                        [int(s) for s in seeds], max_epochs, target, device)
     return pd.DataFrame([
         {"family": rung.family, "rung": rung.value, "betti": rung.betti, "activation": activation, "seed": int(s),
          "epochs_to_converge": np.nan if r["epochs"] is None else r["epochs"], "converged": r["epochs"] is not None,
          "best_accuracy": r["best_accuracy"], "epochs_run": r["epochs_run"], "seconds": r["seconds"],
          "points": r["points"],
-         "max_epochs": max_epochs, "engine": engine_for(params)}
-        for s, r in zip(seeds, found)])
+         "max_epochs": max_epochs, "engine": engine_for(params), "cached": hit}
+        for s, r, hit in zip(seeds, found, hits)])
 
 
 def _cell(r: Rung, a: str, seeds, kw: dict) -> tuple:
