@@ -614,11 +614,12 @@ def plot_ladder(summary: pd.DataFrame, share: pd.DataFrame, *, claimed: float = 
     marked with an x on the axis, an infinite or zero ratio with a triangle at the edge.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for act, d in share.groupby("activation", sort=False):
+    for (act, d), marker in zip(share.groupby("activation", sort=False), "osD^vP*"):
         d = d.sort_values("betti")
-        ax1.plot(d.betti, d.converged, "o-", label=act, alpha=0.8)
+        ax1.plot(d.betti, d.converged, marker=marker, ls="-", label=act, alpha=0.7)
     ax1.set(xscale="log", xlabel="Betti number of the rung (larger class)", ylabel="share of runs converged",
             ylim=(-0.05, 1.05), title="Did it train?")
     ax1.legend(fontsize=8)
@@ -635,6 +636,10 @@ def plot_ladder(summary: pd.DataFrame, share: pd.DataFrame, *, claimed: float = 
                             fmt="o", capsize=3, label=f"topo vs {b}")
         edge = ~ok & d.ratio.notna()
         ax2.scatter(x[edge], np.where(d.ratio[edge] == 0, lo, hi), marker="^", color=line[0].get_color())
+    undefined = summary[summary.ratio.isna() & ~summary.verdict.str.startswith("not testable")]
+    if len(undefined):
+        ax2.scatter(undefined.betti, [1.0] * len(undefined), marker="o", s=70, facecolors="none", edgecolors="grey",
+                    label="undefined (both medians beyond the cap)")
     untestable = summary[summary.verdict.str.startswith("not testable")].drop_duplicates(["family", "rung"])
     if len(untestable):
         ax2.scatter(untestable.betti, [lo] * len(untestable), marker="x", s=80, color="k", zorder=5,
@@ -643,7 +648,12 @@ def plot_ladder(summary: pd.DataFrame, share: pd.DataFrame, *, claimed: float = 
     ax2.axhline(claimed, color="C3", ls="--", lw=0.8, label=f"claimed {claimed}x")
     ax2.set(xscale="log", yscale="log", ylim=(lo * 0.9, hi * 1.1), xlabel="Betti number of the rung (larger class)",
             ylabel="speed-up (KM median epochs ratio)", title="Speed-up of topo, 95% CI")
+    ax2.set_yticks([t for t in (0.25, 0.5, 1, 1.5, 2, 3, 4, 8, 16) if lo <= t <= hi])
     ax2.legend(fontsize=8)
+    for ax in (ax1, ax2):
+        for axis in (ax.xaxis, ax.yaxis) if ax is ax2 else (ax.xaxis,):
+            axis.set_major_formatter(ScalarFormatter())
+            axis.set_minor_formatter(NullFormatter())
     fig.tight_layout()
     return fig
 
