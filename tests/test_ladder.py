@@ -160,3 +160,20 @@ def test_plans_quick_is_tiny_and_full_is_the_whole_ladder_at_ten_seeds():
     assert not set(default.seeds) & set(default.selection_seeds)
     with pytest.raises(ValueError, match="mode must be one of"):
         ladder.plan("huge")
+
+
+def test_parallel_ladder_reads_stored_cells_here_and_sends_only_the_rest_to_workers(tiny, tmp_path, monkeypatch):
+    import joblib
+
+    kw = dict(seeds=(0, 1), n_trials=1, max_epochs=3, selection_seeds=(100,), cache_dir=tmp_path, progress=False)
+    first, _ = ladder.ladder(tiny[:1], ("relu",), **kw)
+    calls = []
+    real = ladder._train
+    monkeypatch.setattr(ladder, "_train", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    with joblib.parallel_config(backend="threading"):  # workers that see the patched _train
+        runs, trials = ladder.ladder(tiny[:1], ("relu", "topo"), n_jobs=2, **kw)
+    assert calls and set(calls) == {"topo"}  # the stored relu cell was not sent to a worker
+    assert list(runs.activation.unique()) == ["relu", "topo"] and runs[runs.activation == "relu"].cached.all()
+    pd.testing.assert_frame_equal(first.drop(columns="cached"),
+                                  runs[runs.activation == "relu"].drop(columns="cached").reset_index(drop=True))
+    assert not ladder._CACHE_ONLY[0]

@@ -47,6 +47,7 @@ option (:func:`engine_for`). The engine is part of every run's cache key.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from dataclasses import dataclass, field
@@ -289,12 +290,22 @@ def _train(rung: Rung, activation: str, params: dict, seeds: Sequence[int], max_
     return out
 
 
+@functools.lru_cache(maxsize=None)
 def _code() -> str:
-    """The version of the code a ladder run depends on (the functions as defined, even if wrapped later)."""
+    """The version of the code a ladder run depends on (the functions as defined, even if wrapped later;
+    computed once per process)."""
     return code_version(*_CODE, _models, _training, _data)
 
 
 _CODE = (_train, _net, _inputs, _outcome)
+
+
+class _Uncached(Exception):
+    """Raised by :func:`_runs` in cache-only mode when a run is not stored (the cell goes to a worker)."""
+
+
+#: While true (ladder's first pass before starting workers), a run that is not cached raises _Uncached.
+_CACHE_ONLY = [False]
 
 
 def _runs(cache: Cache, kind: str, rung: Rung, activation: str, params: dict, seeds: Sequence[int],
@@ -314,6 +325,8 @@ def _runs(cache: Cache, kind: str, rung: Rung, activation: str, params: dict, se
     keys = [make_key(c, code) for c in configs]
     found = [cache.get(kind, k, config=c) for k, c in zip(keys, configs)]
     missing = [i for i, v in enumerate(found) if v is MISSING]
+    if missing and _CACHE_ONLY[0]:
+        raise _Uncached(kind)
     cache.stats.hits += len(seeds) - len(missing)
     if missing:
         cache.stats.misses += len(missing)
@@ -385,7 +398,7 @@ def tune(rung: Rung, activation: str, *, n_trials: int = 20, max_epochs: int = 3
     n_trials, max_epochs, target, seeds = _check_budget(n_trials, max_epochs, target, selection_seeds)
     search_seed = _checks.integer(search_seed, "search_seed", minimum=0)
     cache = Cache(cache_dir)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial raises; no warning per trial
     study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=search_seed))
     rows = []
 
@@ -497,9 +510,23 @@ def ladder(rung_list: Sequence[Rung], activations: Sequence[str] = ACTIVATIONS, 
     else:
         from joblib import Parallel, delayed
 
-        with _parallel.backend():  # a Dask cluster when TOPOKIT_SCHEDULER names one, else local workers
-            done = Parallel(n_jobs=n_jobs)(delayed(_cell)(r, a, seeds, kw) for r, a in cells)
-        bar.update(len(cells))
+        done, pending = [None] * len(cells), []
+        _CACHE_ONLY[0] = True  # first the cells stored in full, here: a warm rerun starts no worker
+        try:
+            for i, (r, a) in enumerate(cells):
+                try:
+                    done[i] = _cell(r, a, seeds, kw)
+                    bar.update()
+                except _Uncached:
+                    pending.append(i)
+        finally:
+            _CACHE_ONLY[0] = False
+        if pending:
+            with _parallel.backend():  # a Dask cluster when TOPOKIT_SCHEDULER names one, else local workers
+                out = Parallel(n_jobs=n_jobs)(delayed(_cell)(*cells[i], seeds, kw) for i in pending)
+            for i, d in zip(pending, out):
+                done[i] = d
+            bar.update(len(pending))
     bar.close()
     return pd.concat([d[0] for d in done], ignore_index=True), pd.concat([d[1] for d in done], ignore_index=True)
 
