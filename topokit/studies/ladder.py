@@ -18,7 +18,10 @@ study answers with a curve instead of a point:
 - **Fair tuning**: every activation gets the same Optuna search (TPE sampler with a fixed seed, a
   fixed number of trials) over :data:`SEARCH`, each trial trained on *selection* seeds for at most
   ``max_epochs`` epochs and scored by :func:`trial_score`; the best trial's recipe is then trained
-  on *evaluation* seeds that the search never saw. Every run of every trial is a cache entry (kind
+  on *evaluation* seeds that the search never saw. TPE starts with 10 random trials drawn from the
+  sampler's seed, the same for every activation and rung, so a budget of 10 trials or fewer is a
+  shared random search (each activation keeps its best of the same candidates); above 10, TPE
+  adapts to each activation's own results. Every run of every trial is a cache entry (kind
   ``ladder-trial``; evaluation runs ``ladder-run``), so a rerun tunes nothing and the search can be
   shown in full.
 - **Verdicts per rung** (:func:`summarize`, :func:`rung_verdicts`): the share of evaluation runs
