@@ -647,9 +647,15 @@ def plot_ladder(summary: pd.DataFrame, share: pd.DataFrame, *, claimed: float = 
     from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for (act, d), marker in zip(share.groupby("activation", sort=False), "osD^vP*"):
-        d = d.sort_values("betti")
-        ax1.plot(d.betti, d.converged, marker=marker, ls="-", label=act, alpha=0.7)
+    families = list(dict.fromkeys(share.family))
+    styles = dict(zip(families, ["-", "--", ":", "-."] * 4))
+    for (act, d), marker, color in zip(share.groupby("activation", sort=False), "osD^vP*", plt.cm.tab10.colors):
+        for fam, f in d.groupby("family", sort=False):  # one line per family: rungs of one family are comparable
+            f = f.sort_values("betti")
+            ax1.plot(f.betti, f.converged, marker=marker, ls=styles[fam], color=color, alpha=0.7,
+                     label=act if fam == d.family.iloc[0] else None)
+    for fam in families:
+        ax1.plot([], [], ls=styles[fam], color="grey", label=fam)
     ax1.set(xscale="log", xlabel="Betti number of the rung (larger class)", ylabel="share of runs converged",
             ylim=(-0.05, 1.05), title="Did it train?")
     ax1.legend(fontsize=8)
@@ -684,6 +690,7 @@ def plot_ladder(summary: pd.DataFrame, share: pd.DataFrame, *, claimed: float = 
         for axis in (ax.xaxis, ax.yaxis) if ax is ax2 else (ax.xaxis,):
             axis.set_major_formatter(ScalarFormatter())
             axis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(sorted(set(int(b) for b in share.betti)))
     fig.tight_layout()
     return fig
 
