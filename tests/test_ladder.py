@@ -41,7 +41,8 @@ def test_tiny_ladder_tunes_evaluates_and_a_rerun_tunes_nothing(tiny, tmp_path, m
     runs, trials = ladder.ladder(tiny, **kw)
     assert len(runs) == 2 * 3 * 2 and len(trials) == 2 * 3 * 2
     assert set(runs.columns) >= {"family", "rung", "betti", "activation", "seed", "epochs_to_converge", "best_width",
-                                 "best_warmup_epochs", "engine", "seconds", "points"}
+                                 "best_warmup_epochs", "engine", "seconds", "cpu_seconds", "points"}
+    assert (runs.cpu_seconds > 0).all() and (trials.cpu_seconds > 0).all()
     assert trials["score"].notna().all() and (trials["runs"] == 1).all()
     assert set(trials.engine) <= {"fast", "exact"} and set(runs.activation) == {"relu", "topo", check}
     # evaluation: the seeds of one recipe trained together, one call per cell
@@ -98,7 +99,10 @@ def test_cost_estimate_scales_with_points_and_budget():
     trials = pd.DataFrame({"family": ["spirals"], "rung": [1], "epochs_run": [30], "points": [400], "seconds": [3.0]})
     plan = ladder.rungs(["D-I-grid"], values={"D-I-grid": (2,)}, n=400)
     est = ladder.cost_estimate(runs, trials, plan, n_trials=2, selection_seeds=1, seeds=3, max_epochs=100, activations=2)
-    rate = 6.0 / (60 * 400)
+    rate = 6.0 / (60 * 400)  # wall seconds: no CPU time recorded
+    cpu = ladder.cost_estimate(runs.assign(cpu_seconds=[0.5, 1.0]), trials.assign(cpu_seconds=[1.5]), plan, n_trials=2,
+                               selection_seeds=1, seeds=3, max_epochs=100, activations=2)
+    assert cpu["upper_hours"].iloc[0] == pytest.approx(est["upper_hours"].iloc[0] / 2)
     assert est["runs"].iloc[0] == 2 * (2 + 3)
     assert est["upper_hours"].iloc[0] == pytest.approx(rate * 400 * 10 * 100 / 3600)
     assert est["expected_hours"].iloc[0] == pytest.approx(est["upper_hours"].iloc[0] * 30 / 40)

@@ -53,6 +53,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -334,7 +335,11 @@ def _runs(cache: Cache, kind: str, rung: Rung, activation: str, params: dict, se
     if missing:
         cache.stats.misses += len(missing)
         cache.require_writable(kind)
+        cpu = time.process_time()
         fresh = _train(rung, activation, params, [int(seeds[i]) for i in missing], max_epochs, target, engine, dev)
+        cpu = time.process_time() - cpu  # this process's CPU time: what the run cost, whatever else the machine ran
+        epochs = sum(max(v["epochs_run"], 1) for v in fresh)
+        fresh = [{**v, "cpu_seconds": cpu * max(v["epochs_run"], 1) / epochs} for v in fresh]
         for i, value in zip(missing, fresh):
             found[i] = cache.put(kind, keys[i], value, config=configs[i])
     return found, [i not in missing for i in range(len(seeds))]
@@ -412,6 +417,7 @@ def tune(rung: Rung, activation: str, *, n_trials: int = 20, max_epochs: int = 3
         rows.append({**params, "trial": trial.number, "score": score,
                      "converged": sum(r["epochs"] is not None for r in runs), "runs": len(runs),
                      "epochs_run": sum(r["epochs_run"] for r in runs), "seconds": sum(r["seconds"] for r in runs),
+                     "cpu_seconds": sum(r.get("cpu_seconds", math.nan) for r in runs),
                      "points": runs[0]["points"], "engine": engine_for(params), "cached": all(hits)})
         return score
 
@@ -430,6 +436,7 @@ def evaluate(rung: Rung, activation: str, params: dict, seeds: Sequence[int], *,
         {"family": rung.family, "rung": rung.value, "betti": rung.betti, "activation": activation, "seed": int(s),
          "epochs_to_converge": np.nan if r["epochs"] is None else r["epochs"], "converged": r["epochs"] is not None,
          "best_accuracy": r["best_accuracy"], "epochs_run": r["epochs_run"], "seconds": r["seconds"],
+         "cpu_seconds": r.get("cpu_seconds", math.nan),
          "points": r["points"],
          "max_epochs": max_epochs, "engine": engine_for(params), "cached": hit}
         for s, r, hit in zip(seeds, found, hits)])
@@ -699,8 +706,9 @@ def cost_estimate(runs: pd.DataFrame, trials: pd.DataFrame, plan: Sequence[Rung]
                   selection_seeds: int, seeds: int, max_epochs: int, activations: int = len(ACTIVATIONS)) -> pd.DataFrame:
     """Extrapolated cost of a ladder plan from the measured runs: seconds per epoch per training point.
 
-    The measured rate is the total seconds over the total (epochs run x points) of every run and
-    trial measured (the search draws widths and depths from the same space on every rung, so the
+    The measured rate is the total CPU seconds (``cpu_seconds``: the training process's own CPU
+    time, which other processes on a loaded machine do not inflate; wall ``seconds`` for runs
+    cached before it was recorded) over the total (epochs run x points) of every run and trial (the search draws widths and depths from the same space on every rung, so the
     mix is the same); each planned rung's cost is that rate x its points x the epochs its runs may
     take. ``upper`` assumes every run reaches the cap (what an untrainable rung costs);
     ``expected`` uses the share of the cap the measured evaluation runs used (an optimistic
@@ -716,8 +724,9 @@ def cost_estimate(runs: pd.DataFrame, trials: pd.DataFrame, plan: Sequence[Rung]
         _checks.integer(v, name, minimum=1)
     pts = {(r.family, r.value): len(r.load().y) for r in plan}
     measured = pd.concat([runs, trials], ignore_index=True)
+    timed = "cpu_seconds" if "cpu_seconds" in measured and measured.cpu_seconds.notna().all() else "seconds"
     work = float((measured.epochs_run * measured.points).sum())
-    rate = float(measured.seconds.sum()) / work if work else math.nan
+    rate = float(measured[timed].sum()) / work if work else math.nan
     cap_used = float(runs.epochs_run.sum() / (len(runs) * runs.max_epochs.iloc[0])) if len(runs) else 1.0
     n_runs = activations * (n_trials * selection_seeds + seeds)
     rows = []
