@@ -147,6 +147,7 @@ def fit(
     callback: Optional[Callable] = None,
     progress: Optional[bool] = None,
     num_threads: Optional[int] = None,
+    warmup_epochs: int = 0,
 ) -> FitResult:
     """Train a classifier with Adam and cross-entropy until it reaches a training accuracy.
 
@@ -188,6 +189,11 @@ def fit(
         at the number of idle cores (CPU count minus the 1-minute load average, at least 1).
         Oversubscribed cores are pathological for torch's thread pool: with one other busy
         process on a 2-core machine, two threads were measured 12-20x slower than one.
+    warmup_epochs : int, default 0
+        Linear learning-rate warm-up: epoch ``e`` (0-based) trains at ``min(1, (e + 1) /
+        (warmup_epochs + 1))`` times the decayed rate, so the rate climbs over the first
+        ``warmup_epochs`` epochs and is the plain schedule from then on. 0: no warm-up (the
+        schedule, and every result, exactly as without the option).
 
     Returns
     -------
@@ -207,8 +213,10 @@ def fit(
             raise ValueError("pass both X_test and y_test, or neither")
         X_test, y_test = validate_xy(X_test, y_test, name="X_test")
     opts = check_fit_options(max_epochs=max_epochs, lr=lr, batch_size=batch_size, lr_decay=lr_decay,
-                             decay_steps=decay_steps, weight_decay=weight_decay, target_accuracy=target_accuracy)
+                             decay_steps=decay_steps, weight_decay=weight_decay, target_accuracy=target_accuracy,
+                             warmup_epochs=warmup_epochs)
     max_epochs, lr, batch_size, lr_decay, decay_steps, weight_decay, target_accuracy = (opts[k] for k in FIT_OPTIONS)
+    warmup_epochs = opts["warmup_epochs"]
     stop_at_target = _checks.boolean(stop_at_target, "stop_at_target")
     seed = _checks.integer(seed, "seed", minimum=0)
     if not isinstance(model, nn.Module) or not any(True for _ in model.parameters()):
@@ -228,7 +236,7 @@ def fit(
             return _fit(model, X, y, X_test, y_test, dev, max_epochs=max_epochs, lr=lr, batch_size=batch_size,
                         lr_decay=lr_decay, decay_steps=decay_steps, weight_decay=weight_decay,
                         target_accuracy=target_accuracy, stop_at_target=stop_at_target, seed=seed,
-                        callback=callback, progress=progress)
+                        callback=callback, progress=progress, warmup_epochs=warmup_epochs)
     finally:
         torch.set_num_threads(threads_before)
 
@@ -237,24 +245,31 @@ def fit(
 MAX_EPOCHS = 1_000_000
 
 #: The options :func:`check_fit_options` validates, shared by fit, fit_ensemble and the sweeps.
+#: (``warmup_epochs`` is validated too but not listed: it is fit's alone for now, and listing it
+#: would change every sweep's cache key.)
 FIT_OPTIONS = ("max_epochs", "lr", "batch_size", "lr_decay", "decay_steps", "weight_decay", "target_accuracy")
+
+#: Most warm-up epochs accepted.
+MAX_WARMUP_EPOCHS = 100_000
 
 
 def check_fit_options(*, max_epochs=5000, lr=0.01, batch_size=None, lr_decay=0.5, decay_steps=2500,
-                      weight_decay=0.0, target_accuracy=1.0) -> dict:
+                      weight_decay=0.0, target_accuracy=1.0, warmup_epochs=None) -> dict:
     """The training options of :func:`fit`, validated and normalised (one rule for every caller).
 
     Returns
     -------
     dict
-        The same keys as plain Python numbers (``batch_size`` and ``lr_decay`` may be None).
+        The same keys as plain Python numbers (``batch_size`` and ``lr_decay`` may be None), and
+        ``warmup_epochs`` when it was passed (fit passes its default 0; callers that do not pass it,
+        such as the sweeps' recipes, get the keys of :data:`FIT_OPTIONS` only).
 
     Raises
     ------
     topokit._checks.InvalidParameterError
         Naming the option, the value and its valid range.
     """
-    return {
+    opts = {
         "max_epochs": _checks.integer(max_epochs, "max_epochs (the epoch cap)", minimum=1, maximum=MAX_EPOCHS,
                                       fix="pass e.g. max_epochs=5000"),
         "lr": _checks.real(lr, "lr", minimum=0, include_min=False, fix="pass e.g. lr=0.01"),
@@ -267,6 +282,10 @@ def check_fit_options(*, max_epochs=5000, lr=0.01, batch_size=None, lr_decay=0.5
         "target_accuracy": _checks.real(target_accuracy, "target_accuracy", minimum=0, maximum=1,
                                         include_min=False, fix="pass a training accuracy such as 1.0 or 0.99"),
     }
+    if warmup_epochs is not None:
+        opts["warmup_epochs"] = _checks.integer(warmup_epochs, "warmup_epochs", minimum=0, maximum=MAX_WARMUP_EPOCHS,
+                                                fix="pass e.g. 0 (no warm-up) or 10")
+    return opts
 
 
 def _first_layer(model: nn.Module):
@@ -330,7 +349,7 @@ def _default_threads(model: nn.Module) -> int:
 
 
 def _fit(model, X, y, X_test, y_test, dev, *, max_epochs, lr, batch_size, lr_decay, decay_steps, weight_decay,
-         target_accuracy, stop_at_target, seed, callback, progress) -> FitResult:
+         target_accuracy, stop_at_target, seed, callback, progress, warmup_epochs=0) -> FitResult:
     model.to(dev)
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -343,7 +362,11 @@ def _fit(model, X, y, X_test, y_test, dev, *, max_epochs, lr, batch_size, lr_dec
 
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     decay = 1.0 if lr_decay is None else float(lr_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: decay ** (step / decay_steps))
+    if warmup_epochs:  # epoch e (0-based) at min(1, (e + 1) / (warmup_epochs + 1)) of the decayed rate
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, lambda step: decay ** (step / decay_steps) * min(1.0, (step // steps_per_epoch + 1) / (warmup_epochs + 1)))
+    else:  # as before the option existed, bit for bit
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: decay ** (step / decay_steps))
     loss_fn = nn.CrossEntropyLoss()
 
     from tqdm.auto import tqdm
@@ -393,7 +416,7 @@ def _fit(model, X, y, X_test, y_test, dev, *, max_epochs, lr, batch_size, lr_dec
     model.eval()
     params = dict(max_epochs=max_epochs, lr=lr, batch_size=batch_size, lr_decay=lr_decay,
                   decay_steps=decay_steps, weight_decay=weight_decay, target_accuracy=target_accuracy,
-                  seed=seed, device=str(dev))
+                  seed=seed, device=str(dev), **({"warmup_epochs": warmup_epochs} if warmup_epochs else {}))
     return FitResult(model=model, history=pd.DataFrame(rows), epochs_to_converge=converged_at, params=params)
 
 
