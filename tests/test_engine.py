@@ -294,3 +294,41 @@ def test_any_parameter_free_activation_trains_as_fit_does(d1):
         ref = training.fit(build(s), d1.X, d1.y, seed=s, **opts)
         for p, q in zip(g.model.parameters(), ref.model.parameters()):
             torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- warm-up (fit's warmup_epochs)
+
+
+def _train_fast(d, seeds, **opts):
+    base = dict(max_epochs=4, lr=0.01, batch_size=50, lr_decay=0.5, decay_steps=7, weight_decay=0.0,
+                target_accuracy=1.0, stop_at_target=False, progress=False, on_diverge="raise", on_member_done=None)
+    return engine.train_fast(nets(seeds), d.X, d.y, seeds, torch.device("cpu"), **{**base, **opts})
+
+
+def test_warmup_ramps_the_rate_as_fit_does(d1):
+    """Epoch e (0-based) at min(1, (e + 1) / (warmup_epochs + 1)) of the decayed rate; 0 changes nothing."""
+    steps = 7  # 301 points in batches of 50
+    warm = _train_fast(d1, [0, 1], warmup_epochs=2)
+    for r in warm:  # the history's rate is the next step's, as fit's LambdaLR records it
+        want = [0.01 * (0.5 ** (e * steps / 7) * min(1.0, (e + 1) / 3)) for e in range(1, 5)]
+        assert list(r.history.lr) == want and r.params["warmup_epochs"] == 2
+    plain, zero = _train_fast(d1, [0]), _train_fast(d1, [0], warmup_epochs=0)
+    assert same_run(plain[0], zero[0]) and "warmup_epochs" not in zero[0].params
+    assert not same_run(plain[0], warm[0])
+    with pytest.raises(_checks.InvalidParameterError, match="warmup_epochs"):
+        _train_fast(d1, [0], warmup_epochs=-1)
+
+
+@pytest.mark.skipif("warmup_epochs" not in __import__("inspect").signature(training.fit_ensemble).parameters,
+                    reason="fit_ensemble does not take warmup_epochs yet (training.py)")
+@pytest.mark.parametrize("batch_size", [None, 50])
+def test_warmup_follows_fit_to_rounding(d1, batch_size):
+    seeds = [0, 1]
+    opts = dict(lr=0.01, max_epochs=3, stop_at_target=False, batch_size=batch_size, progress=False, warmup_epochs=2)
+    got = training.fit_ensemble(nets(seeds), d1.X, d1.y, seeds, engine="fast", **opts)
+    for s, g in zip(seeds, got):
+        ref = training.fit(models.mlp(2, 13, 3, "relu", seed=s), d1.X, d1.y, seed=s, **opts)
+        assert list(g.history.lr) == list(ref.history.lr)
+        np.testing.assert_allclose(g.history.loss, ref.history.loss, rtol=1e-5)
+        for p, q in zip(g.model.parameters(), ref.model.parameters()):
+            torch.testing.assert_close(p, q, rtol=1e-4, atol=1e-5)
