@@ -5,7 +5,10 @@
 layer shapes agree, an activation) is one slice of a stack: the weights of layer ``l`` of all
 ``S`` members form one tensor ``[S, out, in]``, the activations one buffer ``[S, width, batch]``
 (samples along the last, contiguous dimension), and each layer is one batched matrix product
-(``torch.baddbmm``) forward and two backward, whatever ``S``. The backward pass is written out
+(``torch.baddbmm``) forward and two backward, whatever ``S``; a layer whose input width plus one
+is a multiple of 16 (D-I's 15-wide layers) carries its bias as one more column of its weights and
+its input a row of ones, so that the bias and its gradient come out of the same products
+(:func:`_augmented`). The backward pass is written out
 (no autograd graph, no allocation per step: every intermediate lives in a preallocated buffer),
 with torch's own derivative kernels for the activations of :mod:`topokit.activations` and
 autograd on its slice for any other parameter-free activation; one fused Adam kernel
@@ -15,13 +18,16 @@ What each member keeps of :func:`topokit.training.fit` (read from ``training._fi
 
 - its initial weights (copied from its module) and its own mini-batch order:
   ``torch.randperm(n, generator=g)`` once per epoch from ``g = torch.Generator().manual_seed(seed)``,
-  batch ``i`` being ``order[i*bs:(i+1)*bs]`` (the last one shorter), full batch without any draw;
+  batch ``i`` being ``order[i*bs:(i+1)*bs]`` (the last one shorter), full batch without any draw
+  (the epoch's batches of all members are gathered at its start in one copy, laid out as the
+  training buffers read them);
 - the loss: the mean cross-entropy over its batch; the ensemble follows the gradient of the
   *sum* of the members' mean losses, which for each member's weights is that member's own
   gradient (members share no weight), and Adam being element-wise, one Adam over the stacked
   tensors is each member's own Adam (same step counts: members that stop leave the stack);
 - the learning rate ``lr * lr_decay ** (step / decay_steps)`` at optimiser step ``step``, as
-  fit's ``LambdaLR``; weight decay as Adam's L2 term; Adam's betas and eps;
+  fit's ``LambdaLR``, times ``min(1, (e + 1) / (warmup_epochs + 1))`` in epoch ``e`` (0-based)
+  with fit's ``warmup_epochs``; weight decay as Adam's L2 term; Adam's betas and eps;
 - the history: one row per epoch (mean training loss over the epoch, the rate after it, the
   training accuracy of the weights after it on the whole split, wall seconds attributed as the
   other engines do); convergence at the first epoch whose accuracy reaches the target, then the
@@ -45,14 +51,26 @@ split their work over threads at points that depend on the thread count.
 Full-batch training needs no separate evaluation pass: the forward pass of epoch ``e + 1`` sees
 exactly the weights after epoch ``e``, so its logits give epoch ``e``'s accuracy.
 
-Speed (``benchmarks/bench_training.py``): the engine spends 75-90% of its time in MKL's batched
-products, so its gain over one-by-one ``fit`` is what fit loses to per-step overhead (autograd,
-an Adam loop over tensors, small products, and, full batch, the evaluation pass). Tried and
-measured on the checkerboard step (10 members, batches of 256): autograd on the stacked tensors
-6.0 ms, the same under ``torch.compile`` 4.6 ms (after a 39 s compilation per shape, and
-inductor's generated code depends on the machine's vector width, so not reproducible across
-CPUs), this hand-written pass 3.1 ms; the ``torch.func.vmap`` engine (``engine="vmap"``) was
-slower than one-by-one fit on these nets.
+Speed (``benchmarks/bench_training.py``, ``make bench``: a sweep of seeds 0-9 on this engine against
+the same ten runs as plain ``fit`` calls, one thread, on each MLP recipe of notebook 03 at its own
+batch size and epoch cap). With ten members the engine spends most of its time in MKL's batched
+products (a few per cent in Adam, the rest in element-wise kernels and the loss), so its gain over
+one-by-one ``fit`` is what fit loses to per-step overhead (autograd, an Adam loop over tensors,
+small products); the gain per member shrinks as members converge and leave the stack (a last
+straggler trains alone at 3-5x fit's speed), so a sweep's ratio depends on how its epochs spread.
+Measured 2026-11-30 on the project's 2-core AMD EPYC under a load average of 6-12 from other jobs
+(one run each, wall-time and CPU-time ratios): D-I-grid 5.9x (CPU 6.1x), checkerboard 8.0x (9.1x),
+D-II 9.8x (8.6x), D-III 11.3x (6.5x), D-I 3.4x (3.5x). D-I is full batch on 2,000 points, where fit
+is itself mostly products, and its epochs spread widely: in that draw one member trained alone to
+the cap of 2,500 while fit's slowest seed stopped at 1,417, so the engine did 7,120 member-epochs
+against fit's 5,164 (per member-epoch it was 4.8x faster). What was tried: the
+weight-gradient product of a 15-wide layer over 2,000 samples took 2.7x longer with 15 columns
+than with 16, hence the augmented layers; ``baddbmm`` and ``bmm`` plus a separate bias cost the
+same elsewhere; a samples-first layout (``[S, B, features]``) made D-I's products 3-4x slower;
+autograd on the stacked tensors 6.0 ms per checkerboard step (10 members, batches of 256), the
+same under ``torch.compile`` 4.6 ms (after a 39 s compilation per shape, and inductor's generated
+code depends on the machine's vector width, so not reproducible across CPUs), this hand-written
+pass 3.1 ms; the ``torch.func.vmap`` engine (``engine="vmap"``) was slower than one-by-one fit.
 
 Supported models: :func:`topokit.models.mlp` nets, or any :class:`~topokit.models.LayeredNet` or
 ``nn.Sequential`` of ``nn.Linear`` layers (with bias) alternating with parameter-free element-wise
