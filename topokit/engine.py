@@ -452,7 +452,9 @@ class _Stack:
         size = sum(S * o * (i + 1) for o, i in self.shapes)
         self.P, self.G, self.M, self.V = (torch.zeros(_padded(size, _PAD), dtype=torch.float32, device=self.dev)
                                           for _ in range(4))
-        self.W, self.b, self.GW, self.Gb, self.WF, self.GWF, self._blocks = [], [], [], [], [], [], []
+        # W, b: views for loading; WF, GWF: a layer's whole product operand and its gradient (with
+        # the bias column where augmented); Gb: a separate bias gradient (None where augmented)
+        self.W, self.b, self.Gb, self.WF, self.GWF, self._blocks = [], [], [], [], [], []
         offset = 0
         for li, (out_f, in_f) in enumerate(self.shapes):
             if self.aug[li]:
@@ -473,7 +475,6 @@ class _Stack:
                 offset += n_w + n_b
             self.WF.append(wf)
             self.GWF.append(gf)
-            self.GW.append(gf)
         # W^T for the backward pass: for narrow layers a contiguous copy (made before each use)
         # makes the product W^T g 1.5x faster than on a transposed view; wider ones use the view
         self.copy_wt = [min(o, i) < 32 for o, i in self.shapes]
