@@ -60,10 +60,11 @@ small products); the gain per member shrinks as members converge and leave the s
 straggler trains alone at 3-5x fit's speed), so a sweep's ratio depends on how its epochs spread.
 Measured 2026-11-30 on the project's 2-core AMD EPYC under a load average of 6-12 from other jobs
 (one run each, wall-time and CPU-time ratios): D-I-grid 5.9x (CPU 6.1x), checkerboard 8.0x (9.1x),
-D-II 9.8x (8.6x), D-III 11.3x (6.5x), D-I 3.4x (3.5x). D-I is full batch on 2,000 points, where fit
-is itself mostly products, and its epochs spread widely: in that draw one member trained alone to
-the cap of 2,500 while fit's slowest seed stopped at 1,417, so the engine did 7,120 member-epochs
-against fit's 5,164 (per member-epoch it was 4.8x faster). What was tried: the
+D-II 9.8x (8.6x), D-III 11.3x (6.5x), D-I 3.4x (3.5x) and, best of two more runs, 4.8x (4.3x). D-I
+is full batch on 2,000 points, where fit is itself mostly products, and its epochs spread widely:
+the engine's seed 5 trained alone to the cap of 2,500 while fit's slowest seed stopped at 1,417,
+so the engine did 7,120 member-epochs against fit's 5,164 (per member-epoch it was 4.7-6.6x
+faster). What was tried: the
 weight-gradient product of a 15-wide layer over 2,000 samples took 2.7x longer with 15 columns
 than with 16, hence the augmented layers; ``baddbmm`` and ``bmm`` plus a separate bias cost the
 same elsewhere; a samples-first layout (``[S, B, features]``) made D-I's products 3-4x slower;
