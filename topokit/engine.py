@@ -64,7 +64,8 @@ D-II 9.8x (8.6x), D-III 11.3x (6.5x), D-I 3.4x (3.5x) and, best of two more runs
 is full batch on 2,000 points, where fit is itself mostly products, and its epochs spread widely:
 the engine's seed 5 trained alone to the cap of 2,500 while fit's slowest seed stopped at 1,417,
 so the engine did 7,120 member-epochs against fit's 5,164 (per member-epoch it was 4.7-6.6x
-faster). What was tried: the
+faster); after ReLU, tanh and sigmoid layers began running in place (12% less CPU on D-I), best of
+two runs under a load of 7-9 gave 4.1x (CPU 4.0x). What was tried: the
 weight-gradient product of a 15-wide layer over 2,000 samples took 2.7x longer with 15 columns
 than with 16, hence the augmented layers; ``baddbmm`` and ``bmm`` plus a separate bias cost the
 same elsewhere; a samples-first layout (``[S, B, features]``) made D-I's products 3-4x slower;
