@@ -5,7 +5,10 @@
 layer shapes agree, an activation) is one slice of a stack: the weights of layer ``l`` of all
 ``S`` members form one tensor ``[S, out, in]``, the activations one buffer ``[S, width, batch]``
 (samples along the last, contiguous dimension), and each layer is one batched matrix product
-(``torch.baddbmm``) forward and two backward, whatever ``S``. The backward pass is written out
+(``torch.baddbmm``) forward and two backward, whatever ``S``; a layer whose input width plus one
+is a multiple of 16 (D-I's 15-wide layers) carries its bias as one more column of its weights and
+its input a row of ones, so that the bias and its gradient come out of the same products
+(:func:`_augmented`). The backward pass is written out
 (no autograd graph, no allocation per step: every intermediate lives in a preallocated buffer),
 with torch's own derivative kernels for the activations of :mod:`topokit.activations` and
 autograd on its slice for any other parameter-free activation; one fused Adam kernel
@@ -15,13 +18,16 @@ What each member keeps of :func:`topokit.training.fit` (read from ``training._fi
 
 - its initial weights (copied from its module) and its own mini-batch order:
   ``torch.randperm(n, generator=g)`` once per epoch from ``g = torch.Generator().manual_seed(seed)``,
-  batch ``i`` being ``order[i*bs:(i+1)*bs]`` (the last one shorter), full batch without any draw;
+  batch ``i`` being ``order[i*bs:(i+1)*bs]`` (the last one shorter), full batch without any draw
+  (the epoch's batches of all members are gathered at its start in one copy, laid out as the
+  training buffers read them);
 - the loss: the mean cross-entropy over its batch; the ensemble follows the gradient of the
   *sum* of the members' mean losses, which for each member's weights is that member's own
   gradient (members share no weight), and Adam being element-wise, one Adam over the stacked
   tensors is each member's own Adam (same step counts: members that stop leave the stack);
 - the learning rate ``lr * lr_decay ** (step / decay_steps)`` at optimiser step ``step``, as
-  fit's ``LambdaLR``; weight decay as Adam's L2 term; Adam's betas and eps;
+  fit's ``LambdaLR``, times ``min(1, (e + 1) / (warmup_epochs + 1))`` in epoch ``e`` (0-based)
+  with fit's ``warmup_epochs``; weight decay as Adam's L2 term; Adam's betas and eps;
 - the history: one row per epoch (mean training loss over the epoch, the rate after it, the
   training accuracy of the weights after it on the whole split, wall seconds attributed as the
   other engines do); convergence at the first epoch whose accuracy reaches the target, then the
@@ -45,14 +51,28 @@ split their work over threads at points that depend on the thread count.
 Full-batch training needs no separate evaluation pass: the forward pass of epoch ``e + 1`` sees
 exactly the weights after epoch ``e``, so its logits give epoch ``e``'s accuracy.
 
-Speed (``benchmarks/bench_training.py``): the engine spends 75-90% of its time in MKL's batched
-products, so its gain over one-by-one ``fit`` is what fit loses to per-step overhead (autograd,
-an Adam loop over tensors, small products, and, full batch, the evaluation pass). Tried and
-measured on the checkerboard step (10 members, batches of 256): autograd on the stacked tensors
-6.0 ms, the same under ``torch.compile`` 4.6 ms (after a 39 s compilation per shape, and
-inductor's generated code depends on the machine's vector width, so not reproducible across
-CPUs), this hand-written pass 3.1 ms; the ``torch.func.vmap`` engine (``engine="vmap"``) was
-slower than one-by-one fit on these nets.
+Speed (``benchmarks/bench_training.py``, ``make bench``: a sweep of seeds 0-9 on this engine against
+the same ten runs as plain ``fit`` calls, one thread, on each MLP recipe of notebook 03 at its own
+batch size and epoch cap). With ten members the engine spends most of its time in MKL's batched
+products (a few per cent in Adam, the rest in element-wise kernels and the loss), so its gain over
+one-by-one ``fit`` is what fit loses to per-step overhead (autograd, an Adam loop over tensors,
+small products); the gain per member shrinks as members converge and leave the stack (a last
+straggler trains alone at 3-5x fit's speed), so a sweep's ratio depends on how its epochs spread.
+Measured 2026-11-30 on the project's 2-core AMD EPYC under a load average of 6-12 from other jobs
+(one run each, wall-time and CPU-time ratios): D-I-grid 5.9x (CPU 6.1x), checkerboard 8.0x (9.1x),
+D-II 9.8x (8.6x), D-III 11.3x (6.5x), D-I 3.4x (3.5x) and, best of two more runs, 4.8x (4.3x). D-I
+is full batch on 2,000 points, where fit is itself mostly products, and its epochs spread widely:
+the engine's seed 5 trained alone to the cap of 2,500 while fit's slowest seed stopped at 1,417,
+so the engine did 7,120 member-epochs against fit's 5,164 (per member-epoch it was 4.7-6.6x
+faster); after ReLU, tanh and sigmoid layers began running in place (12% less CPU on D-I), best of
+two runs under a load of 7-9 gave 4.1x (CPU 4.0x). What was tried: the
+weight-gradient product of a 15-wide layer over 2,000 samples took 2.7x longer with 15 columns
+than with 16, hence the augmented layers; ``baddbmm`` and ``bmm`` plus a separate bias cost the
+same elsewhere; a samples-first layout (``[S, B, features]``) made D-I's products 3-4x slower;
+autograd on the stacked tensors 6.0 ms per checkerboard step (10 members, batches of 256), the
+same under ``torch.compile`` 4.6 ms (after a 39 s compilation per shape, and inductor's generated
+code depends on the machine's vector width, so not reproducible across CPUs), this hand-written
+pass 3.1 ms; the ``torch.func.vmap`` engine (``engine="vmap"``) was slower than one-by-one fit.
 
 Supported models: :func:`topokit.models.mlp` nets, or any :class:`~topokit.models.LayeredNet` or
 ``nn.Sequential`` of ``nn.Linear`` layers (with bias) alternating with parameter-free element-wise
@@ -283,59 +303,91 @@ class _Activation:
 class _Buffers:
     """Preallocated activations of one batch width ``B`` (padded to ``Bp``) for up to ``S`` members.
 
-    Layout ``[S, features, Bp]``: the samples run along the last, contiguous dimension, where the
-    products vectorise best for these narrow nets. The ``Bp - B`` padding columns hold zeros in
-    the input and zero gradient, so they change nothing in any member's sums; they make each
+    Layout ``[S, rows, Bp]``: the samples run along the last, contiguous dimension, where the
+    products vectorise best for these narrow nets. The input of a layer that carries its bias as
+    an extra column (:func:`_augmented`) has one more row, of ones. The ``Bp - B`` padding
+    columns get zero gradient, so they change nothing in any member's sums; they make each
     member's block a whole number of iterations of the element-wise kernels' vector loop
     (:func:`_unit`), so that none of a member's values is ever computed by their scalar remainder
     loop (which can round differently): a member's numbers are then the same whatever its
     position in the stack and the stack's size.
-    :meth:`views` gives the buffers for the first ``s <= S`` members (contiguous, cached).
+
+    Training buffers keep every layer's pre-activation and activation (the backward pass reads
+    them) and two flat scratch buffers for the gradients; evaluation buffers reuse one
+    pre-activation buffer and two activation buffers in turn (their rows of ones are refilled).
+    :meth:`views` gives the tensors for the first ``s <= S`` members (cached).
     """
 
-    def __init__(self, S: int, B: int, widths: list, tmp: list, dev, train: bool, classes: int):
-        self.B, self.Bp, self.widths, self.tmp, self.train, self.classes = B, _padded(B), widths, tmp, train, classes
-        Bp, wmax = self.Bp, max(widths[1:])
+    def __init__(self, S: int, B: int, widths: list, aug: list, tmp: list, dev, train: bool, classes: int,
+                 inplace: Optional[list] = None):
+        self.B, self.Bp, self.widths, self.aug, self.tmp = B, _padded(B), widths, aug, tmp
+        self.train, self.classes = train, classes
+        Bp, layers = self.Bp, len(widths) - 1
         z = lambda *shape: torch.zeros(*shape, dtype=torch.float32, device=dev)  # noqa: E731
-        self.x = z(S, widths[0], Bp)  # the input, transposed (mini-batches and evaluation)
-        self.p1, self.p2 = z(S * wmax * Bp), z(S * wmax * Bp)  # flat scratch: gradients, or evaluation
+        rows = [w + a for w, a in zip(widths, aug)]  # input rows of layer li (its bias row included)
+        self.rows = rows
+        self.x = z(S, rows[0], Bp)  # the input, transposed; full batch and evaluation
+        if aug[0]:
+            self.x[:, widths[0]] = 1.0
         if train:
-            self.Z = [z(S, w, Bp) for w in widths[1:]]  # pre-activations, logits last
-            self.A = [z(S, w, Bp) for w in widths[1:-1]]  # activations
+            self.A = [z(S, rows[li + 1], Bp) for li in range(layers - 1)]  # activations (+ a row of ones)
+            for li, a in enumerate(self.A):
+                if aug[li + 1]:
+                    a[:, widths[li + 1]] = 1.0
+            # pre-activations, logits last; an activation applied in place (see _Stack) has none of its own
+            inplace = inplace or [False] * (layers - 1)
+            self.Z = [self.A[li][:, :w] if inplace[li] else z(S, w, Bp) for li, w in enumerate(widths[1:-1])]
+            self.Z.append(z(S, widths[-1], Bp))
             self.T = [z(S, w, Bp) if t else None for w, t in zip(widths[1:-1], tmp)]
+            wmax = max(widths[1:])
+            self.p1, self.p2 = z(S * wmax * Bp), z(S * wmax * Bp)  # flat scratch for the gradients
             self.ls, self.nll = z(S, classes, Bp), z(S, 1, Bp)
             self.y = torch.zeros(S, 1, Bp, dtype=torch.long, device=dev)
             self.minus = torch.full((S, 1, Bp), -1.0, device=dev)
         else:
-            self.p3 = z(S * wmax * Bp) if any(tmp) else None
+            self.z1 = z(S * max(widths[1:]) * Bp)
+            self.a2 = [z(S * max(rows[1:-1] or [1]) * Bp) for _ in range(2)]
+            self.t1 = z(S * max(widths[1:]) * Bp) if any(tmp) else None
         self._views: dict = {}
 
     @staticmethod
     def nbytes(S: int, B: int, widths: list, train: bool) -> int:
         """Bytes of the buffers (an upper bound, for the memory check)."""
-        per = widths[0] + 3 * max(widths[1:]) + (3 * sum(widths[1:]) + 8 if train else 0)
+        w = widths[1:]
+        per = widths[0] + 1 + (4 * sum(w) + len(w) + 2 * max(w) + 8 if train else 4 * (max(w) + 1))
         return 4 * S * _padded(B) * per
 
     def views(self, s: int) -> SimpleNamespace:
-        if s not in self._views:
-            Bp = self.Bp
+        """The tensors of the first ``s`` members, per layer, ready for :class:`_Stack`'s passes."""
+        if s in self._views:
+            return self._views[s]
+        Bp, widths, layers = self.Bp, self.widths, len(self.widths) - 1
 
-            def flat(buf, w):
-                return None if buf is None else buf[:s * w * Bp].view(s, w, Bp)
+        def flat(buf, *shape):
+            return None if buf is None else buf[:s * math.prod(shape) * Bp].view(s, *shape, Bp)
 
-            widths = sorted(set(self.widths))
-            v = SimpleNamespace(x=self.x[:s], p1={w: flat(self.p1, w) for w in widths},
-                                p2={w: flat(self.p2, w) for w in widths})
+        v = SimpleNamespace(x=self.x[:s], Z=[], A=[], act=[], T=[], ones=[])
+        for li in range(layers - 1):
+            w, r = widths[li + 1], self.rows[li + 1]
             if self.train:
-                v.Z, v.A = [t[:s] for t in self.Z], [t[:s] for t in self.A]
-                v.T = [None if t is None else t[:s] for t in self.T]
-                v.ls, v.nll, v.y, v.minus = self.ls[:s], self.nll[:s], self.y[:s], self.minus[:s]
-                v.nll_real = self.nll[:s, 0, :self.B]
-                v.pad = v.p1[self.classes][:, :, self.B:] if self.B < Bp else None
+                z, a, t = self.Z[li][:s], self.A[li][:s], None if self.T[li] is None else self.T[li][:s]
             else:
-                v.p3 = {w: flat(self.p3, w) for w in widths}
-            self._views[s] = v
-        return self._views[s]
+                z, a, t = flat(self.z1, w), flat(self.a2[li % 2], r), flat(self.t1, w)
+            v.Z.append(z)
+            v.A.append(a)
+            v.act.append(a[:, :w] if r > w else a)
+            v.T.append(t)
+            v.ones.append(a[:, w] if r > w and not self.train else None)  # refilled: the buffer is shared
+        v.Z.append(self.Z[-1][:s] if self.train else flat(self.z1, widths[-1]))
+        if self.train:
+            v.hT = [None] + [h.transpose(1, 2) for h in v.A]  # for the weight gradients (the input: x's)
+            v.ls, v.nll, v.minus = self.ls[:s], self.nll[:s], self.minus[:s]
+            v.nll_real = self.nll[:s, 0, :self.B]
+            # v.g[li]: the gradient at layer li's output, in the two scratch buffers in turn
+            v.g = [flat(self.p1 if (layers - 1 - li) % 2 == 0 else self.p2, widths[li + 1]) for li in range(layers)]
+            v.pad = v.g[-1][:, :, self.B:] if self.B < Bp else None
+        self._views[s] = v
+        return v
 
 
 def _unit() -> int:
@@ -357,11 +409,32 @@ def _padded(B: int, unit: Optional[int] = None) -> int:
 _UNIT = _unit()
 
 
+#: Activations whose backward reads only their output (``_Activation.backward``), so may run in place.
+_OUTPUT_ONLY = ("relu", "tanh", "sigmoid")
+_INPLACE = True  # (a switch for measuring the difference)
+
+
+def _augmented(in_features: int) -> bool:
+    """Whether a layer carries its bias as one more input column (and its input a row of ones).
+
+    Then the bias is added, and its gradient summed, inside the layer's batched products
+    instead of by a broadcast and a reduction of their own. Chosen by shape alone (so every
+    member and every machine computes the same way): where ``in_features + 1`` is a multiple
+    of 16, which makes the products' short dimension a whole number of MKL's AVX2 blocks
+    (measured for 2-15x9-2, full batch of 2,000: the weight gradient's product 2.7x faster with
+    16 columns than with 15); with 33 or 65 columns it was slower than a separate bias.
+    """
+    return (in_features + 1) % 16 == 0
+
+
 class _Stack:
     """``S`` MLPs of one layer shape: stacked weights in one flat buffer, Adam's state, the steps.
 
     ``order[p]`` is the member (index into the caller's list) at stack position ``p``; members
-    sharing an activation are contiguous (one kernel per group and layer).
+    sharing an activation are contiguous (one kernel per group and layer). Layer ``l``'s weights
+    of all members are one block ``[S, out, in]`` of the flat parameter buffer and its biases
+    another ``[S, out, 1]``, or, for an augmented layer (:func:`_augmented`), one block
+    ``[S, out, in + 1]`` whose last column is the bias.
     """
 
     def __init__(self, plans: list, order: list, dev: torch.device, weight_decay: float, classes: int):
@@ -370,9 +443,16 @@ class _Stack:
         first = plans[order[0]]
         self.widths = [first[0].in_features] + [lin.out_features for lin in first[0::2]]
         self.shapes = [(lin.out_features, lin.in_features) for lin in first[0::2]]
+        self.aug = [_augmented(i) for _, i in self.shapes] + [False]  # per layer input (+ the logits)
         self.linears_of = {m: plans[m][0::2] for m in order}
         self.acts_of = {m: [_Activation(a) for a in plans[m][1::2]] for m in order}
         self.tmp = [any(self.acts_of[m][a].needs_tmp for m in order) for a in range(len(self.shapes) - 1)]
+        # where every member's activation has a backward that reads only its output (ReLU, tanh,
+        # sigmoid), the layer's product writes straight into the activation buffer and the
+        # activation runs in place: the same numbers (same products, same kernels), a third less
+        # memory traffic in the forward pass
+        self.inplace = [_INPLACE and all(self.acts_of[m][a].kind in _OUTPUT_ONLY for m in order)
+                        for a in range(len(self.shapes) - 1)]
         self._allocate(len(order))
         with torch.no_grad():
             for pos, member in enumerate(order):
@@ -385,24 +465,39 @@ class _Stack:
 
     # -- storage
     def _allocate(self, S: int) -> None:
-        sizes = [S * o * i + S * o for o, i in self.shapes]
         self.S = S
-        self.P, self.G, self.M, self.V = (torch.zeros(_padded(sum(sizes), _PAD), dtype=torch.float32, device=self.dev)
+        size = sum(S * o * (i + 1) for o, i in self.shapes)
+        self.P, self.G, self.M, self.V = (torch.zeros(_padded(size, _PAD), dtype=torch.float32, device=self.dev)
                                           for _ in range(4))
-        self.W, self.b, self.GW, self.Gb, self._blocks = [], [], [], [], []
+        # W, b: views for loading; WF, GWF: a layer's whole product operand and its gradient (with
+        # the bias column where augmented); Gb: a separate bias gradient (None where augmented)
+        self.W, self.b, self.Gb, self.WF, self.GWF, self._blocks = [], [], [], [], [], []
         offset = 0
-        for out_f, in_f in self.shapes:
-            for shape, into, grad in (((S, out_f, in_f), self.W, self.GW), ((S, out_f, 1), self.b, self.Gb)):
-                size = math.prod(shape)
-                self._blocks.append((offset, size))
-                into.append(self.P[offset:offset + size].view(shape))
-                grad.append(self.G[offset:offset + size].view(shape))
-                offset += size
+        for li, (out_f, in_f) in enumerate(self.shapes):
+            if self.aug[li]:
+                n = S * out_f * (in_f + 1)
+                self._blocks.append((offset, n))
+                wf, gf = (t[offset:offset + n].view(S, out_f, in_f + 1) for t in (self.P, self.G))
+                self.W.append(wf[:, :, :in_f])
+                self.b.append(wf[:, :, in_f:])
+                self.Gb.append(None)  # in the product's last column
+                offset += n
+            else:
+                n_w, n_b = S * out_f * in_f, S * out_f
+                self._blocks += [(offset, n_w), (offset + n_w, n_b)]
+                wf, gf = (t[offset:offset + n_w].view(S, out_f, in_f) for t in (self.P, self.G))
+                self.W.append(wf)
+                self.b.append(self.P[offset + n_w:offset + n_w + n_b].view(S, out_f, 1))
+                self.Gb.append(self.G[offset + n_w:offset + n_w + n_b].view(S, out_f, 1))
+                offset += n_w + n_b
+            self.WF.append(wf)
+            self.GWF.append(gf)
         # W^T for the backward pass: for narrow layers a contiguous copy (made before each use)
         # makes the product W^T g 1.5x faster than on a transposed view; wider ones use the view
         self.copy_wt = [min(o, i) < 32 for o, i in self.shapes]
         self.WT = [torch.empty(S, i, o, dtype=torch.float32, device=self.dev) if c else w.transpose(1, 2)
                    for (o, i), c, w in zip(self.shapes, self.copy_wt, self.W)]
+        self.WTsrc = [w.transpose(1, 2) for w in self.W]
 
     def _groups(self) -> None:
         """Per activation layer: ``[(start, stop, _Activation)]`` runs of members sharing it."""
@@ -433,7 +528,8 @@ class _Stack:
     def buffers_for(self, B: int, train: bool) -> _Buffers:
         key = (B, train)
         if key not in self.buffers:
-            self.buffers[key] = _Buffers(self.S, B, self.widths, self.tmp, self.dev, train, self.classes)
+            self.buffers[key] = _Buffers(self.S, B, self.widths, self.aug, self.tmp, self.dev, train, self.classes,
+                                         self.inplace)
         return self.buffers[key]
 
     def memory_needed(self, batches: list, eval_width: int) -> int:
@@ -457,57 +553,55 @@ class _Stack:
             act.backward(g[start:stop], z[start:stop], out[start:stop], None if tmp is None else tmp[start:stop],
                          g[start:stop])
 
-    def forward(self, v: SimpleNamespace, x: torch.Tensor) -> torch.Tensor:
-        """Training forward pass on ``x`` ``[S, in, Bp]``; the logits ``[S, C, Bp]`` (a buffer)."""
+    def forward(self, v: SimpleNamespace, x: torch.Tensor, train: bool = True) -> torch.Tensor:
+        """Forward pass on ``x`` ``[S, rows, Bp]`` (``v``: the views of a buffer); the logits ``[S, C, Bp]``."""
         h, last = x, len(self.shapes) - 1
         for li in range(last + 1):
             z = v.Z[li]
-            torch.baddbmm(self.b[li], self.W[li], h, out=z)
+            if self.aug[li]:
+                torch.bmm(self.WF[li], h, out=z)
+            else:
+                torch.baddbmm(self.b[li], self.W[li], h, out=z)
             if li < last:
-                self._act(li, z, v.A[li], v.T[li], True)
+                self._act(li, z, v.act[li], v.T[li], train)
+                if v.ones[li] is not None:
+                    v.ones[li].fill_(1.0)
                 h = v.A[li]
         return v.Z[last]
 
     def logits(self, v: SimpleNamespace, x: torch.Tensor) -> torch.Tensor:
-        """Evaluation forward pass (two scratch buffers); the logits ``[S, C, Bp]`` (a buffer view)."""
-        h, last = x, len(self.shapes) - 1
-        for li, (out_f, _) in enumerate(self.shapes):
-            z = v.p1[out_f]  # the pre-activation always in p1, the activation in p2
-            torch.baddbmm(self.b[li], self.W[li], h, out=z)
-            if li == last:
-                return z
-            self._act(li, z, v.p2[out_f], v.p3[out_f], False)
-            h = v.p2[out_f]
-        raise AssertionError  # pragma: no cover
+        """Evaluation forward pass (``v``: the views of an evaluation buffer)."""
+        return self.forward(v, x, train=False)
 
-    def loss_and_backward(self, buf: _Buffers, v: SimpleNamespace, x: torch.Tensor, logits: torch.Tensor,
-                          loss_sums: torch.Tensor) -> None:
+    def loss_and_backward(self, buf: _Buffers, v: SimpleNamespace, x: torch.Tensor, y: torch.Tensor,
+                          logits: torch.Tensor, loss_sums: torch.Tensor) -> None:
         """The gradient of the sum of the members' mean cross-entropies, written into ``self.G``.
 
+        ``y`` ``[S, 1, Bp]``: the labels of the batch (padding columns: any class).
         ``loss_sums`` ``[S]`` receives each member's summed log-likelihood over the batch (minus
         its total cross-entropy: the epoch's loss is accumulated from these).
         """
         torch.log_softmax(logits, dim=1, out=v.ls)
-        torch.gather(v.ls, 1, v.y, out=v.nll)
+        torch.gather(v.ls, 1, y, out=v.nll)
         torch.sum(v.nll_real, dim=1, out=loss_sums)
         # d(sum of mean CE)/d logits = (softmax - onehot) / B on the real columns, 0 on the padding
-        g = v.p1[self.classes]
+        last = len(self.shapes) - 1
+        g = v.g[last]
         torch.exp(v.ls, out=g)
-        g.scatter_add_(1, v.y, v.minus)
+        g.scatter_add_(1, y, v.minus)
         if v.pad is not None:
             v.pad.zero_()
         g.mul_(1.0 / buf.B)
-        scratch = (v.p1, v.p2)
-        for li in range(len(self.shapes) - 1, -1, -1):
-            h = x if li == 0 else v.A[li - 1]
-            torch.bmm(g, h.transpose(1, 2), out=self.GW[li])
-            torch.sum(g, dim=2, keepdim=True, out=self.Gb[li])
+        for li in range(last, -1, -1):
+            torch.bmm(g, v.hT[li] if li else x.transpose(1, 2), out=self.GWF[li])
+            if self.Gb[li] is not None:
+                torch.sum(g, dim=2, keepdim=True, out=self.Gb[li])
             if li > 0:
-                ga = scratch[(len(self.shapes) - li) % 2][self.shapes[li][1]]  # alternate with g's buffer
+                ga = v.g[li - 1]
                 if self.copy_wt[li]:
-                    self.WT[li].copy_(self.W[li].transpose(1, 2))
+                    self.WT[li].copy_(self.WTsrc[li])
                 torch.bmm(self.WT[li], g, out=ga)
-                self._act_backward(li - 1, ga, v.Z[li - 1], v.A[li - 1], v.T[li - 1])
+                self._act_backward(li - 1, ga, v.Z[li - 1], v.act[li - 1], v.T[li - 1])
                 g = ga
 
     def adam(self, lr: float) -> None:
@@ -540,14 +634,20 @@ def _check_same_shapes(plans: list) -> None:
 def train_fast(models: list, X, y, seeds: list, dev: torch.device, *, max_epochs: int, lr: float,
                batch_size: Optional[int], lr_decay: Optional[float], decay_steps: int, weight_decay: float,
                target_accuracy: float, stop_at_target: bool, progress: Optional[bool], on_diverge: str,
-               on_member_done: Optional[Callable], max_memory_bytes: Optional[int] = None) -> list:
-    """Train ``models`` on the fast engine (arguments validated by ``fit_ensemble``); FitResults in order."""
+               on_member_done: Optional[Callable], max_memory_bytes: Optional[int] = None,
+               warmup_epochs: int = 0) -> list:
+    """Train ``models`` on the fast engine (arguments validated by ``fit_ensemble``); FitResults in order.
+
+    ``warmup_epochs`` (fit's option, validated by ``check_fit_options``): epoch ``e`` (0-based)
+    trains at ``min(1, (e + 1) / (warmup_epochs + 1))`` times the decayed rate, as fit does.
+    """
     from tqdm.auto import tqdm
 
     from . import _checks
     from .fileio import progress_enabled
     from .training import FitResult, _as_tensor, _record_members
 
+    warmup_epochs = _checks.integer(warmup_epochs, "warmup_epochs", minimum=0, fix="pass e.g. 0 (no warm-up) or 10")
     plans = []
     for i, m in enumerate(models):
         why = fast_supported(m)
@@ -559,7 +659,7 @@ def train_fast(models: list, X, y, seeds: list, dev: torch.device, *, max_epochs
         m.to(dev).train()
 
     Xt, yt = _as_tensor(X, torch.float32, dev), _as_tensor(y, torch.long, dev)
-    n = len(yt)
+    n, d_in = len(yt), Xt.shape[1]
     bs = n if batch_size is None else min(int(batch_size), n)
     steps_per_epoch = math.ceil(n / bs)
     full = bs == n  # then epoch e+1's forward pass gives epoch e's accuracy (no evaluation pass)
@@ -573,8 +673,11 @@ def train_fast(models: list, X, y, seeds: list, dev: torch.device, *, max_epochs
         first_seen.setdefault(k, i)
     order = sorted(range(len(models)), key=lambda i: (first_seen[keys[i]], i))  # members sharing activations together
     stack = _Stack(plans, order, dev, weight_decay, classes)
-    batches = [bs] + ([n - (steps_per_epoch - 1) * bs] if n % bs else [])
-    _checks.memory(stack.memory_needed(batches, 0 if full else min(n, _EVAL_CHUNK)),
+    S0 = stack.S
+    n_full, rest = n // bs, n % bs  # whole batches per epoch, and the size of the last, shorter one
+    batches = [bs] + ([rest] if rest else [])
+    _checks.memory(stack.memory_needed(batches, 0 if full else min(n, _EVAL_CHUNK))
+                   + (0 if full else 4 * S0 * (d_in + 3) * (n_full * _padded(bs) + _padded(rest))),
                    f"training {len(models)} members together on {n} points",
                    fix="train fewer members at once, or pass a batch_size", max_memory_bytes=max_memory_bytes)
     _probe(stack, models, Xt)
@@ -582,6 +685,13 @@ def train_fast(models: list, X, y, seeds: list, dev: torch.device, *, max_epochs
     XT = Xt.t().contiguous()  # [in, n]
     gens = {m: torch.Generator().manual_seed(seeds[m]) for m in order}
     decay = 1.0 if lr_decay is None else float(lr_decay)
+
+    def rate(step: int) -> float:
+        """fit's rate at optimiser step ``step`` (LambdaLR: ``lr`` times the factor)."""
+        if warmup_epochs:
+            return lr * (decay ** (step / decay_steps) * min(1.0, (step // steps_per_epoch + 1) / (warmup_epochs + 1)))
+        return lr * decay ** (step / decay_steps)
+
     rows: list = [[] for _ in models]
     results: list = [None] * len(models)
     converged_at: dict = {}
@@ -590,12 +700,36 @@ def train_fast(models: list, X, y, seeds: list, dev: torch.device, *, max_epochs
     step = 0
     common = dict(max_epochs=max_epochs, lr=lr, batch_size=batch_size, lr_decay=lr_decay, decay_steps=decay_steps,
                   weight_decay=weight_decay, target_accuracy=target_accuracy, device=str(dev),
-                  trainer="fit_ensemble(fast)", engine="fast")
+                  trainer="fit_ensemble(fast)", engine="fast", **({"warmup_epochs": warmup_epochs} if warmup_epochs else {}))
 
     if full:
         fbuf = stack.buffers_for(n, True)
-        fbuf.x[:, :, :n] = XT
-        fbuf.y[:, 0, :n] = yt
+        fbuf.x[:, :d_in, :n] = XT
+        fy = torch.zeros(S0, 1, fbuf.Bp, dtype=torch.long, device=dev)
+        fy[:, 0, :n] = yt
+    else:
+        # one epoch's mini-batches of every member, laid out as the training buffers want them:
+        # ``[batch, member, rows, Bp]`` (a row of ones where the first layer is augmented)
+        parts = [(n_full, stack.buffers_for(bs, True))] + ([(1, stack.buffers_for(rest, True))] if rest else [])
+        ep_x, ep_y = [], []
+        for count, buf in parts:
+            xs = torch.zeros(count, S0, buf.rows[0], buf.Bp, dtype=torch.float32, device=dev)
+            if stack.aug[0]:
+                xs[:, :, d_in] = 1.0
+            ep_x.append(xs)
+            ep_y.append(torch.zeros(count, S0, 1, buf.Bp, dtype=torch.long, device=dev))
+
+    def shuffle() -> None:
+        """This epoch's mini-batches: each member's own ``randperm(n, generator=its seed's)``, as fit."""
+        S = stack.S
+        perms = torch.stack([torch.randperm(n, generator=gens[m]) for m in stack.order]).to(dev)  # [S, n]
+        xs, ys = XT[:, perms], yt[perms]  # [in, S, n], [S, n]
+        m = n_full * bs
+        ep_x[0][:, :S, :d_in, :bs] = xs[:, :, :m].view(d_in, S, n_full, bs).permute(2, 1, 0, 3)
+        ep_y[0][:, :S, 0, :bs] = ys[:, :m].view(S, n_full, bs).transpose(0, 1)
+        if rest:
+            ep_x[1][0, :S, :d_in, :rest] = xs[:, :, m:].transpose(0, 1)
+            ep_y[1][0, :S, 0, :rest] = ys[:, m:]
 
     def finish(positions: list, diverged_at=None) -> None:
         for pos in positions:
@@ -613,17 +747,18 @@ def train_fast(models: list, X, y, seeds: list, dev: torch.device, *, max_epochs
         left = [p for p in range(stack.S) if p not in gone]
         if left:
             stack.keep(left)
+            if full:
+                fy[:len(left)] = fy[:stack.S + len(gone)][torch.tensor(left, device=dev)]
         else:
             stack.order = []
 
     def record(epoch: int, accs: list, totals: list) -> list:
         """Epoch ``epoch``'s rows; the stack positions of the members that stop."""
-        lr_now = lr * decay ** (step / decay_steps)
         now = time.perf_counter()
         share = (now - clock[0]) / stack.S
         clock[0] = now
         return _record_members(rows, attributed, converged_at, stack.order, accs, totals, epoch=epoch, n=n,
-                               lr_now=lr_now, share=share, target_accuracy=target_accuracy,
+                               lr_now=rate(step), share=share, target_accuracy=target_accuracy,
                                stop_at_target=stop_at_target)
 
     loaded: dict = {}
@@ -634,7 +769,7 @@ def train_fast(models: list, X, y, seeds: list, dev: torch.device, *, max_epochs
             width = min(_EVAL_CHUNK, n - j)
             buf = stack.buffers_for(width, False)
             if loaded.get(width) != j:  # the chunk this buffer holds
-                buf.x[:, :, :width] = XT[:, j:j + width]
+                buf.x[:, :d_in, :width] = XT[:, j:j + width]
                 loaded[width] = j
             v = buf.views(stack.S)
             correct += _correct(stack.logits(v, v.x)[:, :, :width], yt[j:j + width])
@@ -673,24 +808,22 @@ def train_fast(models: list, X, y, seeds: list, dev: torch.device, *, max_epochs
                                 break
                             v = fbuf.views(stack.S)
                             logits = stack.forward(v, v.x)
-                    sums = loss_sums[0, :stack.S]
-                    stack.loss_and_backward(fbuf, v, v.x, logits, sums)
-                    stack.adam(lr * decay ** (step / decay_steps))
+                    stack.loss_and_backward(fbuf, v, v.x, fy[:stack.S], logits, loss_sums[0, :stack.S])
+                    stack.adam(rate(step))
                     step += 1
                 else:
                     S = stack.S
-                    perms = torch.stack([torch.randperm(n, generator=gens[m]) for m in stack.order]).to(dev)
-                    x_epoch, y_epoch = XT[:, perms].transpose(0, 1), yt[perms]  # [S, in, n], [S, n]: this epoch's order
-                    for i in range(steps_per_epoch):
-                        b = min(bs, n - i * bs)
-                        buf = stack.buffers_for(b, True)
+                    shuffle()
+                    i = 0
+                    for (count, buf), xs, ys in zip(parts, ep_x, ep_y):
                         v = buf.views(S)
-                        v.x[:, :, :b] = x_epoch[:, :, i * bs:i * bs + b]
-                        v.y[:, 0, :b] = y_epoch[:, i * bs:i * bs + b]
-                        logits = stack.forward(v, v.x)
-                        stack.loss_and_backward(buf, v, v.x, logits, loss_sums[i, :S])
-                        stack.adam(lr * decay ** (step / decay_steps))
-                        step += 1
+                        for k in range(count):
+                            x = xs[k, :S]
+                            logits = stack.forward(v, x)
+                            stack.loss_and_backward(buf, v, x, ys[k, :S], logits, loss_sums[i, :S])
+                            stack.adam(rate(step))
+                            step += 1
+                            i += 1
                 totals = (-loss_sums[:1 if full else steps_per_epoch, :stack.S].double().sum(0)).tolist()
                 if diverged(epoch, totals):
                     if not stack.order:
@@ -723,8 +856,8 @@ def _correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def _probe(stack: _Stack, models: list, Xt: torch.Tensor) -> None:
     """Refuse a model whose stacked forward pass is not its own (e.g. a non-element-wise activation)."""
     x = Xt[:16]
-    buf = _Buffers(stack.S, len(x), stack.widths, stack.tmp, stack.dev, False, stack.classes)
-    buf.x[:, :, :len(x)] = x.t()
+    buf = _Buffers(stack.S, len(x), stack.widths, stack.aug, stack.tmp, stack.dev, False, stack.classes)
+    buf.x[:, :x.shape[1], :len(x)] = x.t()
     v = buf.views(stack.S)
     got = stack.logits(v, v.x)[:, :, :len(x)].transpose(1, 2)
     with torch.no_grad():
