@@ -469,6 +469,7 @@ def fit_ensemble(
     on_diverge: str = "raise",
     on_member_done: Optional[Callable] = None,
     engine: Optional[str] = None,
+    warmup_epochs: int = 0,
 ) -> list:
     """Train several copies of one small architecture together, each as :func:`fit` would.
 
@@ -533,6 +534,10 @@ def fit_ensemble(
     on_member_done : callable, optional
         ``on_member_done(index, result)`` as soon as member ``index`` finishes (to save it
         before the others are done).
+    warmup_epochs : int, default 0
+        Linear learning-rate warm-up, as in :func:`fit` (epoch ``e`` uses ``min(1, (e+1)/(warmup+1))``
+        of the rate); only the fast engine implements it: with another engine a value above 0 is
+        refused.
 
     Returns
     -------
@@ -564,8 +569,13 @@ def fit_ensemble(
     if len(seeds) != len(models):
         raise ValueError(f"pass one seed per model: {len(models)} models but {len(seeds)} seeds")
     opts = check_fit_options(max_epochs=max_epochs, lr=lr, batch_size=batch_size, lr_decay=lr_decay,
-                             decay_steps=decay_steps, weight_decay=weight_decay, target_accuracy=target_accuracy)
+                             decay_steps=decay_steps, weight_decay=weight_decay, target_accuracy=target_accuracy,
+                             warmup_epochs=warmup_epochs)
     max_epochs, lr, batch_size, lr_decay, decay_steps, weight_decay, target_accuracy = (opts[k] for k in FIT_OPTIONS)
+    warmup_epochs = opts["warmup_epochs"]
+    if warmup_epochs and engine != "fast":
+        raise _checks.InvalidParameterError(f"warmup_epochs={warmup_epochs} needs engine='fast' (the batched engines "
+                                            f"of engine={engine!r} have no warm-up); or train each seed with fit")
     stop_at_target = _checks.boolean(stop_at_target, "stop_at_target")
     _checks.choice(on_diverge, "on_diverge", ("raise", "censor"))
     check_input_shape(models[0], X)
@@ -580,7 +590,7 @@ def fit_ensemble(
                                           batch_size=batch_size, lr_decay=lr_decay, decay_steps=int(decay_steps),
                                           weight_decay=weight_decay, target_accuracy=target_accuracy,
                                           stop_at_target=stop_at_target, progress=progress, on_diverge=on_diverge,
-                                          on_member_done=on_member_done)
+                                          on_member_done=on_member_done, warmup_epochs=warmup_epochs)
             return _fit_ensemble(models, X, y, seeds, dev, max_epochs=int(max_epochs), lr=lr, batch_size=batch_size,
                                  lr_decay=lr_decay, decay_steps=int(decay_steps), weight_decay=weight_decay,
                                  target_accuracy=target_accuracy, stop_at_target=stop_at_target,
