@@ -165,6 +165,10 @@ def test_corrupt_entry_is_recomputed(tmp_path, monkeypatch):
     assert len(payloads) == 2
     payloads[0].write_text(payloads[0].read_text()[:40])  # truncated
     counter = Counter(monkeypatch)
+    pd.testing.assert_frame_equal(sweeps.sweep("relu", [TINY_DATA], [0, 3], cache_dir=tmp_path, progress=False), first)
+    assert counter.runs == 0  # the stored table is read: no run entry is opened
+    import shutil
+    shutil.rmtree(tmp_path / "sweep-table")  # the table must be rebuilt from its runs: the corrupt one is retrained
     with pytest.warns(CacheWarning, match="unreadable"):
         again = sweeps.sweep("relu", [TINY_DATA], [0, 3], cache_dir=tmp_path, progress=False)
     assert counter.runs == 1

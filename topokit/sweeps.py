@@ -49,6 +49,12 @@ compute it (``training``, ``engine``, ``models``, ``activations``, ``data``, ``s
 larger sweep trains only the new cells; an interrupted sweep resumes where it stopped; a corrupt
 entry is recomputed. ``keep_models=True`` also stores each trained state dict
 (kind ``"sweep-model"``), which :func:`load_model` and :func:`sweep_topology` read.
+The finished table is stored as well (kind ``"sweep-table"``, keyed by its runs' keys), so a warm
+rerun of a large sweep reads one entry instead of every run's history (without progress lines;
+with ``progress`` on, the runs are read one by one to report them); a run entry that was damaged
+after its table was stored is found and retrained when a table that needs it is rebuilt.
+:func:`sweep_topology` reads its stored Betti numbers in the calling process and starts workers
+only for the nets still to measure.
 """
 from __future__ import annotations
 
@@ -601,29 +607,43 @@ def _row(r: Recipe, activation: str, seed: int, trainer: str, device: str, paylo
     return row
 
 
-def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progress=None, ensemble=None,
-             keep_models=False, device="cpu", engine=None, **options):
-    """Validate, train what is missing, and return [(recipe, activation, seed, trainer, device, key, payload)]."""
+def _run_keys(activations, datasets, seeds, *, ensemble=None, device="cpu", engine=None, **options):
+    """Validate and return (recipes, [[recipe, activation, seed, trainer, device, key]]), in table order."""
     activations = _check_activations(activations)
     seeds = _check_seeds(seeds)
     engine = _check_engine(engine, ensemble)
     recipes = _check_datasets(datasets, options)
     dev = str(_training.resolve_device(device).type)
-    cache = Cache(cache_dir)  # an unwritable folder raises OSError here, before any training
     code = _code()
-
-    runs, missing = [], {}
+    runs = []
     for r in recipes:
         for act in activations:
             trainer = _trainer(r, ensemble, engine, act)
             for s in seeds:
-                key = make_key(_run_config(r, act, s, trainer, dev), code=[code])
-                payload = cache.get("sweep-run", key)
-                if payload is MISSING or (keep_models and cache.get("sweep-model", key) is MISSING):
-                    payload = None
-                runs.append([r, act, s, trainer, dev, key, payload])
-                if payload is None:
-                    missing.setdefault((recipes.index(r), act), []).append(len(runs) - 1)
+                runs.append([r, act, s, trainer, dev, make_key(_run_config(r, act, s, trainer, dev), code=[code])])
+    return recipes, runs
+
+
+def _has(cache: Cache, kind: str, key: str) -> bool:
+    """Whether an entry is stored (without loading it: a trained model is read only when needed)."""
+    return (cache.entry_path(kind, key) / "meta.json").is_file()
+
+
+def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progress=None, ensemble=None,
+             keep_models=False, device="cpu", engine=None, _keys=None, **options):
+    """Validate, train what is missing, and return [(recipe, activation, seed, trainer, device, key, payload)]."""
+    recipes, planned = _keys or _run_keys(activations, datasets, seeds, ensemble=ensemble, device=device,
+                                          engine=engine, **options)
+    cache = Cache(cache_dir)  # an unwritable folder raises OSError here, before any training
+
+    runs, missing = [], {}
+    for r, act, s, trainer, dev, key in planned:
+        payload = cache.get("sweep-run", key)
+        if payload is MISSING or (keep_models and not _has(cache, "sweep-model", key)):
+            payload = None
+        runs.append([r, act, s, trainer, dev, key, payload])
+        if payload is None:
+            missing.setdefault((recipes.index(r), act), []).append(len(runs) - 1)
 
     if missing:
         cache.require_writable("sweep-run")  # a read-only cache fails here, before any training
@@ -786,10 +806,26 @@ def sweep(activations, datasets, seeds, *, cache_dir=None, n_jobs: Optional[int]
     >>> table = sweep(["relu", "tanh"], ["D-I"], range(10))  # doctest: +SKIP
     >>> table.groupby("activation").epochs_to_converge.median()  # doctest: +SKIP
     """
+    keys = _run_keys(activations, datasets, seeds, ensemble=ensemble, device=device, engine=engine, **options)
+    cache = Cache(cache_dir)
+    # the whole table is stored too, keyed by its runs' keys (and the ladder, which only the rows
+    # use): a warm rerun reads one entry instead of every run's history
+    table_config = {"runs": [run[5] for run in keys[1]], "keep_models": bool(keep_models),
+                    "ladders": [list(r.ladder) for r in keys[0]]}
+    table_key = make_key(table_config)
+    stored = MISSING if progress_enabled(progress) else cache.get("sweep-table", table_key, config=table_config)
+    if stored is not MISSING and (not keep_models or all(_has(cache, "sweep-model", run[5]) for run in keys[1])):
+        return pd.DataFrame(stored["data"], columns=stored["columns"])  # progress lines need the runs: not here
     runs = _collect(activations, datasets, seeds, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress,
-                    ensemble=ensemble, keep_models=keep_models, device=device, engine=engine, **options)
+                    ensemble=ensemble, keep_models=keep_models, device=device, engine=engine, _keys=keys, **options)
     rows = [_row(r, act, s, trainer, dev, payload) for r, act, s, trainer, dev, _, payload, *_ in runs]
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    try:
+        cache.put("sweep-table", table_key, {"columns": list(table.columns), "data": table.to_dict("list")},
+                  config=table_config)
+    except OSError:  # a read-only cache still returns the table
+        pass
+    return table
 
 
 def sweep_histories(activations, datasets, seeds, **kwargs) -> pd.DataFrame:
@@ -867,16 +903,23 @@ def sweep_topology(activations, datasets, seeds, *, cache_dir=None, k: Optional[
     runs = _collect(activations, datasets, seeds, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress,
                     keep_models=True, **kwargs)
     cache = Cache(cache_dir)
-    code = _code()
-    jobs, keys = [], []
+    code = [_code(), _topology_source()]
+    keys, frames, todo = [], [], []
     for run in runs:
         r = run[0]
         params = dict(k=int(k) if k is not None else r.topology_k, hops=float(hops), max_dim=int(max_dim),
                       max_points=max_points)
         keys.append((run, params))
-        jobs.append(delayed(_topology_task)(cache.directory, run, params, code))
-    with _parallel.backend():
-        frames = Parallel(n_jobs=n_jobs)(jobs)
+        config = {"run": run[5], **params}
+        stored = cache.get("sweep-topology", make_key(config, code), config=config)  # read here: no worker starts
+        frames.append(None if stored is MISSING else stored)
+        if stored is MISSING:
+            todo.append(len(frames) - 1)
+    if todo:
+        jobs = [delayed(_topology_task)(cache.directory, keys[i][0], keys[i][1], code) for i in todo]
+        with _parallel.backend():
+            for i, frame in zip(todo, Parallel(n_jobs=n_jobs)(jobs)):
+                frames[i] = frame
     out = []
     for (run, _), frame in zip(keys, frames):
         r, act, s, trainer, dev, _, payload = run[:7]
@@ -892,7 +935,7 @@ def sweep_topology(activations, datasets, seeds, *, cache_dir=None, k: Optional[
     return pd.concat(out, ignore_index=True)
 
 
-def _topology_task(cache_dir, run, params: dict, code: str) -> pd.DataFrame:
+def _topology_task(cache_dir, run, params: dict, code: list) -> pd.DataFrame:
     from . import topology as _topology
 
     cache = Cache(cache_dir)
@@ -908,7 +951,7 @@ def _topology_task(cache_dir, run, params: dict, code: str) -> pd.DataFrame:
         finally:
             torch.set_num_threads(threads)
 
-    return cache.memo("sweep-topology", {"run": key, **params}, compute, code=[code, _topology_source()])
+    return cache.memo("sweep-topology", {"run": key, **params}, compute, code=code)
 
 
 def _topology_source() -> str:
