@@ -131,6 +131,7 @@ def test_engine_check_compares_verdicts_on_the_same_seeds(tmp_path):
     lr = {"relu": 1.0, "topo": 1.0}
     runs = study.tuned_sweep(lr, [TINY], range(3), cache_dir=tmp_path, progress=False)
     assert (runs.engine == "fast").all()
+    runs = pd.concat([runs, runs.assign(dataset="other")], ignore_index=True)  # a set left out of the check
     got = study.engine_check(runs, lr, [TINY], range(3), cache_dir=tmp_path, progress=False)
     assert list(got.columns) == ["dataset", "n", "speedup_fast", "low_fast", "high_fast", "verdict_fast",
                                  "speedup_exact", "low_exact", "high_exact", "verdict_exact", "same"]

@@ -5,8 +5,15 @@ configuration is :data:`FAMILY_GRID`, :data:`LR_FACTORS`, :data:`MIN_CONVERGED` 
 :data:`SELECTION_DATASETS`; the per-dataset training recipes it starts from are the sweep engine's
 (:data:`topokit.sweeps.RECIPES`), shared with notebooks 01 and 02. Verdicts: the per-dataset
 verdicts of the report's ``epochs`` claim are :func:`compare`'s ``verdict`` column
-(:func:`topokit.stats.verdict`); how they combine over datasets, and the ``betti-reduction`` rule,
-are still written in notebook 03's last cells.
+(:func:`topokit.stats.verdict`), combined over datasets by :func:`combine_verdicts`; the
+``betti-reduction`` rule is :func:`betti_verdict`. Both rules are stated in notebook 03 before the
+numbers, and the specification curves (:func:`epoch_specifications`, :func:`betti_specifications`)
+apply the same functions to every alternative choice.
+
+Seeds per cell are planned from a pilot of the cell's own runs (:func:`plan_seeds`,
+:func:`planned_sweep`); the selection's winner is resampled (:func:`winner_stability`); the MLP
+verdicts are checked under the exact engine (:func:`engine_check`). Derived tables are cached by
+the content of their runs (:func:`cached`), so a warm rerun reads them.
 
 The family is :class:`topokit.activations.Collapse`, ``f(x) = max(x - w, 0) + s min(x + w, 0)``:
 a dead zone ``[-w, w]`` collapsed to a point and a negative piece of slope ``s`` (flattened for
@@ -564,7 +571,8 @@ def engine_check(runs: pd.DataFrame, lr_factors: Mapping[str, float], datasets, 
     seeds = [_checks.integer(s, "each seed", minimum=0) for s in seeds]
     if not seeds:
         raise _checks.InvalidParameterError("seeds is empty; pass e.g. range(10)")
-    sub = runs[runs.activation.isin([candidate, baseline]) & runs.seed.isin(seeds)]
+    names = [_sweeps.recipe(name, **params).dataset for name, params in _entries(datasets)]
+    sub = runs[runs.activation.isin([candidate, baseline]) & runs.seed.isin(seeds) & runs.dataset.isin(names)]
     if set(sub.engine) != {"fast"}:
         raise _checks.InvalidParameterError(f"runs must come from the fast engine; their engines: {sorted(set(sub.engine))}")
     exact = tuned_sweep({a: lr_factors[a] for a in (baseline, candidate)}, datasets, seeds,
