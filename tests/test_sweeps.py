@@ -107,6 +107,7 @@ def test_sweep_table(cached):
     assert set(expected) <= set(table.columns)
     assert table[["activation", "seed"]].values.tolist() == [[a, s] for a in ("relu", "tanh") for s in SEEDS]
     assert (table.net == "mlp 2-12x3-2").all() and (table.trainer == "fit_ensemble").all()
+    assert (table.engine == "fast").all()  # the default engine of sweeps
     assert table.config_id.nunique() == 1 and json.loads(table.data_params[0]) == {"n": 300}
     conv, cens = table[table.converged], table[~table.converged]
     assert len(conv) and len(cens), "the tiny configuration should hold converged and censored runs"
@@ -117,9 +118,11 @@ def test_sweep_table(cached):
 
 
 def test_sweep_equals_plain_fit(cached, monkeypatch):
-    """The contract: same configuration and seed, same epochs_to_converge as fit (both trainers)."""
-    folder, table = cached
-    relu = table[table.activation == "relu"].set_index("seed")
+    """The contract: with engine="exact", same configuration and seed, same epochs_to_converge as fit."""
+    folder, _ = cached
+    table = sweeps.sweep("relu", [TINY_DATA], SEEDS, cache_dir=folder, progress=False, engine="exact")
+    assert (table.engine == "exact").all()
+    relu = table.set_index("seed")
     for seed in SEEDS:
         ref = plain_fit("relu", seed)
         assert relu.loc[seed, "epochs_run"] == len(ref.history)
@@ -162,6 +165,10 @@ def test_corrupt_entry_is_recomputed(tmp_path, monkeypatch):
     assert len(payloads) == 2
     payloads[0].write_text(payloads[0].read_text()[:40])  # truncated
     counter = Counter(monkeypatch)
+    pd.testing.assert_frame_equal(sweeps.sweep("relu", [TINY_DATA], [0, 3], cache_dir=tmp_path, progress=False), first)
+    assert counter.runs == 0  # the stored table is read: no run entry is opened
+    import shutil
+    shutil.rmtree(tmp_path / "sweep-table")  # the table must be rebuilt from its runs: the corrupt one is retrained
     with pytest.warns(CacheWarning, match="unreadable"):
         again = sweeps.sweep("relu", [TINY_DATA], [0, 3], cache_dir=tmp_path, progress=False)
     assert counter.runs == 1

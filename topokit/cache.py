@@ -92,6 +92,7 @@ _STALE_SECONDS = 3600  # a temporary folder older than this is left over from an
 #: :meth:`Cache.memo` and :meth:`Cache.clear` refuse any other name; add one with
 #: :func:`register_kind`.
 KINDS: dict[str, str] = {
+    "activation-study": "notebook 03's derived tables (comparisons, winner stability) keyed by a digest of their runs",
     "byom-betti": "per-block Betti numbers of notebook 06's ResNet (topokit.studies.byom)",
     "byom-model": "notebook 06's trained ResNet-20, as architecture and state dict",
     "byom-table": "notebook 06's pruning table: every method and fraction, fine-tuned and measured",
@@ -111,6 +112,7 @@ KINDS: dict[str, str] = {
     "sweep-model": "the trained net of one sweep run",
     "sweep-record": "one run's per-layer topology recorded during training (record_topology)",
     "sweep-run": "one training run of a sweep: its history and metrics",
+    "sweep-table": "a sweep's table, keyed by its runs' keys, so that a warm rerun reads one entry (topokit.sweeps)",
     "sweep-topology": "per-layer Betti numbers of one sweep run's net (sweep_topology)",
 }
 

@@ -13,9 +13,8 @@ A run of the sweep is this plain call (``recipe = recipe(name, **overrides)``)::
     net = models.mlp(**recipe.net_params, activation=act, seed=seed)      # or models.cnn
     training.fit(net, X, y, seed=seed, **recipe.fit_params)
 
-MLP cells train on :func:`topokit.training.fit_ensemble`'s exact engine by default (``engine="fast"``
-opts in to the batched engine of :mod:`topokit.engine`)
-(:mod:`topokit.engine`): the same data, net, initial weights, mini-batch order, schedule and
+MLP cells train on :func:`topokit.training.fit_ensemble`'s fast engine by default (the batched
+engine of :mod:`topokit.engine`; ``engine="exact"`` replays ``fit``): the same data, net, initial weights, mini-batch order, schedule and
 stopping rule, but batched products that round differently from fit's, so a run's
 ``epochs_to_converge`` is another draw from the same distribution as fit's (tested), not fit's
 number; it is deterministic, and independent of which other seeds share the ensemble. With
@@ -36,8 +35,8 @@ Speed
   whatever joblib context is active (``with joblib.parallel_backend("loky", n_jobs=2): ...``,
   or dask), never hard-coded.
 - MLP cells train their seeds together as one batched ensemble
-  (:func:`topokit.training.fit_ensemble`, exact engine by default, ``engine="fast"`` to opt in), with
-  per-seed stopping;
+  (:func:`topokit.training.fit_ensemble`, fast engine by default, ``engine="exact"`` to replay
+  ``fit`` bitwise), with per-seed stopping;
   ``ensemble=False`` trains them one by one with :func:`topokit.training.fit`. The trainer and
   the engine are part of each run's cache key.
 
@@ -50,6 +49,12 @@ compute it (``training``, ``engine``, ``models``, ``activations``, ``data``, ``s
 larger sweep trains only the new cells; an interrupted sweep resumes where it stopped; a corrupt
 entry is recomputed. ``keep_models=True`` also stores each trained state dict
 (kind ``"sweep-model"``), which :func:`load_model` and :func:`sweep_topology` read.
+The finished table is stored as well (kind ``"sweep-table"``, keyed by its runs' keys), so a warm
+rerun of a large sweep reads one entry instead of every run's history (without progress lines;
+with ``progress`` on, the runs are read one by one to report them); a run entry that was damaged
+after its table was stored is found and retrained when a table that needs it is rebuilt.
+:func:`sweep_topology` reads its stored Betti numbers in the calling process and starts workers
+only for the nets still to measure.
 """
 from __future__ import annotations
 
@@ -488,9 +493,9 @@ def _check_engine(engine, ensemble) -> Optional[str]:
 def _trainer(r: Recipe, ensemble, engine: Optional[str] = None, activation: Optional[str] = None) -> str:
     """The trainer of a cell: ``"fit"``, or ``"fit_ensemble:<engine>"`` (the engine in the cache key).
 
-    MLP cells default to the exact engine (bitwise the same runs as ``fit``); ``engine="fast"``
-    opts in to :mod:`topokit.engine` (an activation it cannot stack trains on the exact engine, as
-    the ``engine`` column says). CNN cells train one by one with fit.
+    MLP cells default to the fast engine (:mod:`topokit.engine`; an activation it cannot stack
+    trains on the exact engine, as the ``engine`` column says); ``engine="exact"`` replays ``fit``
+    bitwise. CNN cells train one by one with fit.
     """
     if ensemble is None:
         ensemble = r.net == "mlp"
@@ -503,9 +508,14 @@ def _trainer(r: Recipe, ensemble, engine: Optional[str] = None, activation: Opti
     if not ensemble:
         return "fit"
     if engine is None:
-        # the exact engine stays the default until the notebooks' verdicts have been compared
-        # under both engines; engine="fast" opts in (topokit.engine)
-        engine = "exact"
+        # the fast engine is the default (topokit.engine); an activation it cannot stack trains
+        # on the exact engine, as the table's engine column and the cache key say
+        engine = "fast"
+        if activation is not None:
+            from . import engine as _engine
+
+            if _engine.fast_supported(r.build(activation, seed=0)) is not None:
+                engine = "exact"
     elif engine == "fast" and activation is not None:
         from . import engine as _engine
 
@@ -597,29 +607,43 @@ def _row(r: Recipe, activation: str, seed: int, trainer: str, device: str, paylo
     return row
 
 
-def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progress=None, ensemble=None,
-             keep_models=False, device="cpu", engine=None, **options):
-    """Validate, train what is missing, and return [(recipe, activation, seed, trainer, device, key, payload)]."""
+def _run_keys(activations, datasets, seeds, *, ensemble=None, device="cpu", engine=None, **options):
+    """Validate and return (recipes, [[recipe, activation, seed, trainer, device, key]]), in table order."""
     activations = _check_activations(activations)
     seeds = _check_seeds(seeds)
     engine = _check_engine(engine, ensemble)
     recipes = _check_datasets(datasets, options)
     dev = str(_training.resolve_device(device).type)
-    cache = Cache(cache_dir)  # an unwritable folder raises OSError here, before any training
     code = _code()
-
-    runs, missing = [], {}
+    runs = []
     for r in recipes:
         for act in activations:
             trainer = _trainer(r, ensemble, engine, act)
             for s in seeds:
-                key = make_key(_run_config(r, act, s, trainer, dev), code=[code])
-                payload = cache.get("sweep-run", key)
-                if payload is MISSING or (keep_models and cache.get("sweep-model", key) is MISSING):
-                    payload = None
-                runs.append([r, act, s, trainer, dev, key, payload])
-                if payload is None:
-                    missing.setdefault((recipes.index(r), act), []).append(len(runs) - 1)
+                runs.append([r, act, s, trainer, dev, make_key(_run_config(r, act, s, trainer, dev), code=[code])])
+    return recipes, runs
+
+
+def _has(cache: Cache, kind: str, key: str) -> bool:
+    """Whether an entry is stored (without loading it: a trained model is read only when needed)."""
+    return (cache.entry_path(kind, key) / "meta.json").is_file()
+
+
+def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progress=None, ensemble=None,
+             keep_models=False, device="cpu", engine=None, _keys=None, **options):
+    """Validate, train what is missing, and return [(recipe, activation, seed, trainer, device, key, payload)]."""
+    recipes, planned = _keys or _run_keys(activations, datasets, seeds, ensemble=ensemble, device=device,
+                                          engine=engine, **options)
+    cache = Cache(cache_dir)  # an unwritable folder raises OSError here, before any training
+
+    runs, missing = [], {}
+    for r, act, s, trainer, dev, key in planned:
+        payload = cache.get("sweep-run", key)
+        if payload is MISSING or (keep_models and not _has(cache, "sweep-model", key)):
+            payload = None
+        runs.append([r, act, s, trainer, dev, key, payload])
+        if payload is None:
+            missing.setdefault((recipes.index(r), act), []).append(len(runs) - 1)
 
     if missing:
         cache.require_writable("sweep-run")  # a read-only cache fails here, before any training
@@ -782,10 +806,26 @@ def sweep(activations, datasets, seeds, *, cache_dir=None, n_jobs: Optional[int]
     >>> table = sweep(["relu", "tanh"], ["D-I"], range(10))  # doctest: +SKIP
     >>> table.groupby("activation").epochs_to_converge.median()  # doctest: +SKIP
     """
+    keys = _run_keys(activations, datasets, seeds, ensemble=ensemble, device=device, engine=engine, **options)
+    cache = Cache(cache_dir)
+    # the whole table is stored too, keyed by its runs' keys (and the ladder, which only the rows
+    # use): a warm rerun reads one entry instead of every run's history
+    table_config = {"runs": [run[5] for run in keys[1]], "keep_models": bool(keep_models),
+                    "ladders": [list(r.ladder) for r in keys[0]]}
+    table_key = make_key(table_config)
+    stored = MISSING if progress_enabled(progress) else cache.get("sweep-table", table_key, config=table_config)
+    if stored is not MISSING and (not keep_models or all(_has(cache, "sweep-model", run[5]) for run in keys[1])):
+        return pd.DataFrame(stored["data"], columns=stored["columns"])  # progress lines need the runs: not here
     runs = _collect(activations, datasets, seeds, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress,
-                    ensemble=ensemble, keep_models=keep_models, device=device, engine=engine, **options)
+                    ensemble=ensemble, keep_models=keep_models, device=device, engine=engine, _keys=keys, **options)
     rows = [_row(r, act, s, trainer, dev, payload) for r, act, s, trainer, dev, _, payload, *_ in runs]
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    try:
+        cache.put("sweep-table", table_key, {"columns": list(table.columns), "data": table.to_dict("list")},
+                  config=table_config)
+    except OSError:  # a read-only cache still returns the table
+        pass
+    return table
 
 
 def sweep_histories(activations, datasets, seeds, **kwargs) -> pd.DataFrame:
@@ -863,16 +903,23 @@ def sweep_topology(activations, datasets, seeds, *, cache_dir=None, k: Optional[
     runs = _collect(activations, datasets, seeds, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress,
                     keep_models=True, **kwargs)
     cache = Cache(cache_dir)
-    code = _code()
-    jobs, keys = [], []
+    code = [_code(), _topology_source()]
+    keys, frames, todo = [], [], []
     for run in runs:
         r = run[0]
         params = dict(k=int(k) if k is not None else r.topology_k, hops=float(hops), max_dim=int(max_dim),
                       max_points=max_points)
         keys.append((run, params))
-        jobs.append(delayed(_topology_task)(cache.directory, run, params, code))
-    with _parallel.backend():
-        frames = Parallel(n_jobs=n_jobs)(jobs)
+        config = {"run": run[5], **params}
+        stored = cache.get("sweep-topology", make_key(config, code), config=config)  # read here: no worker starts
+        frames.append(None if stored is MISSING else stored)
+        if stored is MISSING:
+            todo.append(len(frames) - 1)
+    if todo:
+        jobs = [delayed(_topology_task)(cache.directory, keys[i][0], keys[i][1], code) for i in todo]
+        with _parallel.backend():
+            for i, frame in zip(todo, Parallel(n_jobs=n_jobs)(jobs)):
+                frames[i] = frame
     out = []
     for (run, _), frame in zip(keys, frames):
         r, act, s, trainer, dev, _, payload = run[:7]
@@ -888,7 +935,7 @@ def sweep_topology(activations, datasets, seeds, *, cache_dir=None, k: Optional[
     return pd.concat(out, ignore_index=True)
 
 
-def _topology_task(cache_dir, run, params: dict, code: str) -> pd.DataFrame:
+def _topology_task(cache_dir, run, params: dict, code: list) -> pd.DataFrame:
     from . import topology as _topology
 
     cache = Cache(cache_dir)
@@ -904,7 +951,7 @@ def _topology_task(cache_dir, run, params: dict, code: str) -> pd.DataFrame:
         finally:
             torch.set_num_threads(threads)
 
-    return cache.memo("sweep-topology", {"run": key, **params}, compute, code=[code, _topology_source()])
+    return cache.memo("sweep-topology", {"run": key, **params}, compute, code=code)
 
 
 def _topology_source() -> str:
