@@ -1,5 +1,6 @@
 """The studies above the library (topokit.studies): layering, re-exports, and the verdict rules."""
 import ast
+import copy
 import re
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 import topokit
 from topokit import models, pruning, report, selection, stats, training
+from topokit.cache import Cache
 from topokit.studies import activations as activations_study
 from topokit.studies import naitzat
 from topokit.studies import pruning as pruning_study
@@ -295,11 +297,39 @@ def tiny_study():
     return st
 
 
-def test_judge_paper_rule_known_answers(tiny_study):
+def test_judge_paper_rule_known_answers(tiny_study, tmp_path, monkeypatch):
     st = tiny_study
-    judged = pruning_study.judge_paper_rule({"digits": st}, threshold=300, alpha=0.05, seed=0)
+    cache = Cache(tmp_path / "cache")
+    tuned = []
+    real_fine_tune = pruning.fine_tune
+
+    def counting(model, *args, **kwargs):
+        tuned.append(kwargs["epochs"])
+        return real_fine_tune(model, *args, **kwargs)
+
+    monkeypatch.setattr(pruning, "fine_tune", counting)
+    judged = pruning_study.judge_paper_rule({"digits": st}, threshold=300, alpha=0.05, seed=0, cache=cache)
+    assert sorted(tuned) == [1, 1]  # the pruned model and the trained one, the same extra epoch each
+    again = pruning_study.judge_paper_rule({"digits": st}, threshold=300, alpha=0.05, seed=0, cache=cache)
+    assert sorted(tuned) == [1, 1]  # the second call is all cache hits: nothing fine-tuned again
+    pd.testing.assert_frame_equal(again.accuracy, judged.accuracy)
     acc = judged.accuracy
     assert list(acc.model) == ["as pruned", "after fine-tuning"]
+    assert list(acc.baseline) == ["as trained", "same extra epochs"] and judged.baseline == "same extra epochs"
+    extra = copy.deepcopy(st.model)
+    real_fine_tune(extra, st.train.X, st.train.y, epochs=1, seed=0, lr=1e-3, batch_size=32, progress=False)
+    fair = training.predict(extra, st.test.X) == st.test.y
+    assert np.array_equal(judged.correct["digits"]["baseline"], fair)
+    assert acc.accuracy_before.iloc[1] == pytest.approx(fair.mean())
+    as_trained = pruning_study.judge_paper_rule({"digits": st}, seed=0, baseline="as trained", cache=cache)
+    assert sorted(tuned) == [1, 1]  # as trained needs no extra epochs; the pruned model's come from the cache
+    assert as_trained.accuracy.accuracy_before.iloc[1] == pytest.approx(as_trained.correct["digits"]["orig"].mean())
+    no_tuning = pruning_study.judge_paper_rule({"digits": st}, seed=0, finetune_epochs=0, cache=cache)
+    assert list(no_tuning.accuracy.model) == ["as pruned"]
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        pruning_study.judge_paper_rule({"digits": st}, baseline="as-trained", cache=cache)
+    with pytest.raises(ValueError, match="finetune_epochs"):
+        pruning_study.judge_paper_rule({"digits": st}, finetune_epochs=-1, cache=cache)
     assert (acc.filters_removed == 2 + 3).all()  # above 300: 400, 500 of conv1's 4; 400, 500, 350 of conv2's 6
     y = st.test.y
     orig = training.predict(st.model, st.test.X)
@@ -317,7 +347,7 @@ def test_judge_paper_rule_known_answers(tiny_study):
     claim = pruning_study.accuracy_claim(judged, seed=0)
     assert claim["verdict"] == ("reproduced" if acc.supported.any() else "not reproduced")
     assert "McNemar, one-sided 5%" in claim["reason"] and "Betti score > 300 and 1 epoch(s)" in claim["measured"]
-    nothing = pruning_study.judge_paper_rule({"digits": st}, threshold=10_000)  # removes no filter
+    nothing = pruning_study.judge_paper_rule({"digits": st}, threshold=10_000, cache=cache)  # removes no filter
     assert not nothing.accuracy.supported.any() and not nothing.latency.supported.any()
     assert pruning_study.accuracy_claim(nothing)["verdict"] == "not reproduced"
     with pytest.raises(ValueError, match="PruningStudy"):
