@@ -356,6 +356,65 @@ def test_judge_paper_rule_known_answers(tiny_study, tmp_path, monkeypatch):
         pruning_study.judge_paper_rule({"digits": st}, alpha=1.5)
 
 
+def test_robustness_tables_follow_the_headline_rules_and_come_from_the_cache(tiny_study, tmp_path, monkeypatch):
+    import dataclasses
+
+    st = dataclasses.replace(tiny_study, config={**tiny_study.config, "n_images": 60, "seed": 0, "quick": True,
+                                                 "latency_min_run_time": 0.01})
+    st.scores = {**st.scores, "cubical": {k: np.arange(len(v), dtype=float) for k, v in st.scores["betti"].items()}}
+    studies = {"digits": st}
+    nothing = {k: np.zeros_like(v) for k, v in st.scores["betti"].items()}  # a variant whose rule removes nothing
+    run = pruning_study.VariantRun(pruning_study.Variant("digits", "no filter above 300"), st.model, st.train,
+                                   st.test, st.config, nothing, 0.9, float("nan"), float("nan"))
+    plan = {"n_images": [40], "scale_factors": [2.0], "scores": ["cubical"], "budgets": [0], "baselines": ["as trained"],
+            "batches": [[1], [32]], "threads": [2]}
+    cache = Cache(tmp_path / "cache")
+    calls = []
+    for name in ("fine_tune", "latency"):
+        real = getattr(pruning, name)
+        monkeypatch.setattr(pruning, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    specs = pruning_study.accuracy_robustness(studies, [run], plan=plan, cache=cache)
+    assert len(specs) == 7 and set(specs.verdict) <= set(report.VERDICTS)
+    ref = specs.iloc[0]
+    assert (ref.data, ref.N, ref["scale factor"], ref.score, ref["fine-tuning epochs"], ref.baseline) == \
+        (pruning_study.AS_STUDIED, 60, 1.0, "betti", 1, "same extra epochs")
+    judged = pruning_study.judge_paper_rule(studies, cache=cache)
+    assert ref.verdict == pruning_study.accuracy_claim(judged)["verdict"]  # the same rule as the headline
+    assert ref.value == pytest.approx(pruning_study.accuracy_claim(judged)["value"])
+    by = specs.set_index("data")
+    assert by.loc["digits: no filter above 300"].verdict == "not reproduced"
+    assert "0 filters removed" in by.loc["digits: no filter above 300"].measured
+    cubical = specs[specs.score == "cubical"].iloc[0]
+    assert cubical.measured.split(",")[0] == ref.measured.split(",")[0] == "digits 5 filters removed"  # same count
+    assert pruning_study.judge_paper_rule(studies, finetune_epochs=0, cache=cache).accuracy.supported.any() == \
+        (specs[specs["fine-tuning epochs"] == 0].verdict.iloc[0] == "reproduced")
+    speed = pruning_study.speed_size_robustness(studies, judged, [run], plan=plan, cache=cache)
+    assert list(speed["batch sizes timed"]) == ["1 and 256", "1", "32", "1 and 256", "1 and 256"]
+    assert speed.verdict.iloc[0] == pruning_study.speed_size_claim(judged)["verdict"] == "mixed"
+    assert speed.verdict.iloc[1] == "reproduced"  # batch 1 (from the table) and the size are supported
+    assert speed.verdict.iloc[4] == "not reproduced"  # nothing removed: neither faster nor smaller
+    part = report.record_robustness("prune-accuracy", specs, ["data", "N", "scale factor", "score",
+                                                              "fine-tuning epochs", "baseline"],
+                                    ref[["data", "N", "scale factor", "score", "fine-tuning epochs",
+                                         "baseline"]].to_dict(), cache_dir=tmp_path / "report")
+    assert part.headline.startswith(f"{ref.verdict} in ")
+    assert calls.count("fine_tune") >= 2 and "latency" in calls
+    calls.clear()  # a second run is all cache hits: nothing fine-tuned, nothing timed
+    again = pruning_study.accuracy_robustness(studies, [run], plan=plan, cache=cache)
+    again_speed = pruning_study.speed_size_robustness(studies, judged, [run], plan=plan, cache=cache)
+    assert calls == []
+    pd.testing.assert_frame_equal(again.drop(columns="cpu_by_set"), specs.drop(columns="cpu_by_set"))
+    pd.testing.assert_frame_equal(again_speed, speed)
+    with pytest.raises(ValueError, match="N"):
+        pruning_study.accuracy_robustness(studies, plan={**plan, "n_images": [0]}, cache=cache)
+    with pytest.raises(ValueError, match="VariantRun"):
+        pruning_study.accuracy_robustness(studies, [object()], plan=plan, cache=cache)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        pruning_study.robustness_plan("fast")
+    full = pruning_study.robustness_plan("full")["variant_list"]
+    assert all(sum(v.set == s for v in full) >= 3 for s in pruning_study.STUDY_SETS)
+
+
 def test_baseline_cells_and_answer(tiny_study):
     cells = pruning_study.baseline_cells({"digits": tiny_study}, tie_pp=0.5)
     assert len(cells) == 4

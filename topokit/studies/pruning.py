@@ -15,16 +15,23 @@ Runner
 ------
 :func:`trained_model` trains (once, cached) the CNN of a set; :func:`study` scores, prunes and
 measures it, cached piece by piece; :func:`betti_sweep` shows how the number of images and the
-scale move the ``"betti"`` scores.
+scale move the ``"betti"`` scores; :func:`variant_run` trains and scores a :class:`Variant` (another
+class pair or seed) the same way. The verdicts' predictions, the robustness rows and the fresh
+timings are cached too (kind ``"prune-judge"``), so a warm rerun trains and times nothing.
 
 Verdict rules (fixed before the numbers; notebook 04 states them in words)
 ----------------------------------------------------------------------------
 1. *"Removed ... without significant reduction in accuracy"* (:func:`judge_paper_rule`): on each
    data set the paper's rule (remove every filter with Betti score above the threshold) must
    remove at least one filter, and the pruned model must not be significantly less accurate than
-   the trained model: exact McNemar test on the paired test predictions
-   (:func:`topokit.stats.paired_mcnemar`), one-sided at :data:`ALPHA`; judged as pruned and after
-   the fixed fine-tuning budget.
+   its comparator: exact McNemar test on the paired test predictions
+   (:func:`topokit.stats.paired_mcnemar`), one-sided at :data:`ALPHA`; judged as pruned (against
+   the trained model) and after the fixed fine-tuning budget **against the trained model given
+   the same extra epochs of the same fine-tuning** (:data:`BASELINES`). The CNNs train for a fixed
+   number of epochs, not to a plateau, so an extra epoch helps any of them; crediting it to
+   pruning is unfair (issue 15: on Dress vs Coat the pruned model beat the original as trained,
+   0.905 against 0.887, after one more epoch that the original did not get). The comparison with
+   the original as trained is kept as an alternative specification (rule 5).
 2. *"Faster prediction time"*: the pruned model's median CPU latency plus half its IQR is below the
    trained model's median minus half its IQR, at batch 1 and batch 256 separately.
 3. *"Reduced memory size"*: the saved file has fewer bytes.
@@ -34,12 +41,20 @@ Verdict rules (fixed before the numbers; notebook 04 states them in words)
    Betti-low a difference under :data:`TIE_PP` percentage points is a tie. Overall "yes" when wins
    outnumber losses by at least :data:`MARGIN` of the cells, "no" for the reverse, else
    "no clear difference".
+5. *Robustness* (:func:`accuracy_robustness`, :func:`speed_size_robustness`): each free choice is
+   changed alone and the verdict recomputed by the same combined rule: for ``prune-accuracy`` the
+   class pair (:data:`VARIANTS`: other Fashion-MNIST and CIFAR-10 pairs; cats vs dogs has one pair,
+   so other seeds), N, the scale factor (0.5x, 2x the per-layer rule), the score (``cubical``
+   removing as many filters per layer as the Betti rule), the fine-tuning budget (0, 3 epochs)
+   and the baseline (as trained); for ``prune-speed-size`` the batch sizes timed, the threads and
+   the class pair. :data:`ROBUSTNESS` says which alternatives each run mode takes (the variants
+   need a new CNN each: one per data set in default mode, all in full mode).
 
 For the report (:data:`topokit.report.CLAIMS`): ``prune-accuracy`` (:func:`accuracy_claim`) is
-reproduced when rule 1 holds on every data set (as pruned or after fine-tuning), not reproduced
-when on none, mixed otherwise; ``prune-speed-size`` (:func:`speed_size_claim`) is reproduced when
-every latency and size comparison of rules 2 and 3 holds, not reproduced when none does, mixed
-otherwise.
+reproduced when rule 1 holds on every data set (as pruned or after fine-tuning, against the trained
+model given the same extra epochs), not reproduced when on none, mixed otherwise;
+``prune-speed-size`` (:func:`speed_size_claim`) is reproduced when every latency and size
+comparison of rules 2 and 3 holds, not reproduced when none does, mixed otherwise.
 """
 from __future__ import annotations
 
