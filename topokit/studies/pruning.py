@@ -125,7 +125,7 @@ STUDY_SIZES = {
             "n_images": 1000, "latency_min_run_time": 0.3},
     True: {"max_per_class": 150, "test_per_class": 150, "channels": [8, 16], "hidden": 16, "epochs": 6,
            "batch_size": 16, "lr": 3e-3,
-           "fractions": [0.5, 0.9], "random_seeds": [0, 1], "finetune_epochs": 1,
+           "fractions": [0.5], "random_seeds": [0, 1], "finetune_epochs": 1,
            "n_images": 200, "latency_min_run_time": 0.02},
 }
 
