@@ -1,5 +1,6 @@
 """The studies above the library (topokit.studies): layering, re-exports, and the verdict rules."""
 import ast
+import copy
 import re
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 import topokit
 from topokit import models, pruning, report, selection, stats, training
+from topokit.cache import Cache
 from topokit.studies import activations as activations_study
 from topokit.studies import naitzat
 from topokit.studies import pruning as pruning_study
@@ -295,11 +297,39 @@ def tiny_study():
     return st
 
 
-def test_judge_paper_rule_known_answers(tiny_study):
+def test_judge_paper_rule_known_answers(tiny_study, tmp_path, monkeypatch):
     st = tiny_study
-    judged = pruning_study.judge_paper_rule({"digits": st}, threshold=300, alpha=0.05, seed=0)
+    cache = Cache(tmp_path / "cache")
+    tuned = []
+    real_fine_tune = pruning.fine_tune
+
+    def counting(model, *args, **kwargs):
+        tuned.append(kwargs["epochs"])
+        return real_fine_tune(model, *args, **kwargs)
+
+    monkeypatch.setattr(pruning, "fine_tune", counting)
+    judged = pruning_study.judge_paper_rule({"digits": st}, threshold=300, alpha=0.05, seed=0, cache=cache)
+    assert sorted(tuned) == [1, 1]  # the pruned model and the trained one, the same extra epoch each
+    again = pruning_study.judge_paper_rule({"digits": st}, threshold=300, alpha=0.05, seed=0, cache=cache)
+    assert sorted(tuned) == [1, 1]  # the second call is all cache hits: nothing fine-tuned again
+    pd.testing.assert_frame_equal(again.accuracy, judged.accuracy)
     acc = judged.accuracy
     assert list(acc.model) == ["as pruned", "after fine-tuning"]
+    assert list(acc.baseline) == ["as trained", "same extra epochs"] and judged.baseline == "same extra epochs"
+    extra = copy.deepcopy(st.model)
+    real_fine_tune(extra, st.train.X, st.train.y, epochs=1, seed=0, lr=1e-3, batch_size=32, progress=False)
+    fair = training.predict(extra, st.test.X) == st.test.y
+    assert np.array_equal(judged.correct["digits"]["baseline"], fair)
+    assert acc.accuracy_before.iloc[1] == pytest.approx(fair.mean())
+    as_trained = pruning_study.judge_paper_rule({"digits": st}, seed=0, baseline="as trained", cache=cache)
+    assert sorted(tuned) == [1, 1]  # as trained needs no extra epochs; the pruned model's come from the cache
+    assert as_trained.accuracy.accuracy_before.iloc[1] == pytest.approx(as_trained.correct["digits"]["orig"].mean())
+    no_tuning = pruning_study.judge_paper_rule({"digits": st}, seed=0, finetune_epochs=0, cache=cache)
+    assert list(no_tuning.accuracy.model) == ["as pruned"]
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        pruning_study.judge_paper_rule({"digits": st}, baseline="as-trained", cache=cache)
+    with pytest.raises(ValueError, match="finetune_epochs"):
+        pruning_study.judge_paper_rule({"digits": st}, finetune_epochs=-1, cache=cache)
     assert (acc.filters_removed == 2 + 3).all()  # above 300: 400, 500 of conv1's 4; 400, 500, 350 of conv2's 6
     y = st.test.y
     orig = training.predict(st.model, st.test.X)
@@ -317,13 +347,72 @@ def test_judge_paper_rule_known_answers(tiny_study):
     claim = pruning_study.accuracy_claim(judged, seed=0)
     assert claim["verdict"] == ("reproduced" if acc.supported.any() else "not reproduced")
     assert "McNemar, one-sided 5%" in claim["reason"] and "Betti score > 300 and 1 epoch(s)" in claim["measured"]
-    nothing = pruning_study.judge_paper_rule({"digits": st}, threshold=10_000)  # removes no filter
+    nothing = pruning_study.judge_paper_rule({"digits": st}, threshold=10_000, cache=cache)  # removes no filter
     assert not nothing.accuracy.supported.any() and not nothing.latency.supported.any()
     assert pruning_study.accuracy_claim(nothing)["verdict"] == "not reproduced"
     with pytest.raises(ValueError, match="PruningStudy"):
         pruning_study.judge_paper_rule({"digits": object()})
     with pytest.raises(ValueError, match="alpha must be"):
         pruning_study.judge_paper_rule({"digits": st}, alpha=1.5)
+
+
+def test_robustness_tables_follow_the_headline_rules_and_come_from_the_cache(tiny_study, tmp_path, monkeypatch):
+    import dataclasses
+
+    st = dataclasses.replace(tiny_study, config={**tiny_study.config, "n_images": 60, "seed": 0, "quick": True,
+                                                 "latency_min_run_time": 0.01})
+    st.scores = {**st.scores, "cubical": {k: np.arange(len(v), dtype=float) for k, v in st.scores["betti"].items()}}
+    studies = {"digits": st}
+    nothing = {k: np.zeros_like(v) for k, v in st.scores["betti"].items()}  # a variant whose rule removes nothing
+    run = pruning_study.VariantRun(pruning_study.Variant("digits", "no filter above 300"), st.model, st.train,
+                                   st.test, st.config, nothing, 0.9, float("nan"), float("nan"))
+    plan = {"n_images": [40], "scale_factors": [2.0], "scores": ["cubical"], "budgets": [0], "baselines": ["as trained"],
+            "batches": [[1], [32]], "threads": [2]}
+    cache = Cache(tmp_path / "cache")
+    calls = []
+    for name in ("fine_tune", "latency"):
+        real = getattr(pruning, name)
+        monkeypatch.setattr(pruning, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
+    specs = pruning_study.accuracy_robustness(studies, [run], plan=plan, cache=cache)
+    assert len(specs) == 7 and set(specs.verdict) <= set(report.VERDICTS)
+    ref = specs.iloc[0]
+    assert (ref.data, ref.N, ref["scale factor"], ref.score, ref["fine-tuning epochs"], ref.baseline) == \
+        (pruning_study.AS_STUDIED, 60, 1.0, "betti", 1, "same extra epochs")
+    judged = pruning_study.judge_paper_rule(studies, cache=cache)
+    assert ref.verdict == pruning_study.accuracy_claim(judged)["verdict"]  # the same rule as the headline
+    assert ref.value == pytest.approx(pruning_study.accuracy_claim(judged)["value"])
+    by = specs.set_index("data")
+    assert by.loc["digits: no filter above 300"].verdict == "not reproduced"
+    assert "0 filters removed" in by.loc["digits: no filter above 300"].measured
+    cubical = specs[specs.score == "cubical"].iloc[0]
+    assert cubical.measured.split(",")[0] == ref.measured.split(",")[0] == "digits 5 filters removed"  # same count
+    assert pruning_study.judge_paper_rule(studies, finetune_epochs=0, cache=cache).accuracy.supported.any() == \
+        (specs[specs["fine-tuning epochs"] == 0].verdict.iloc[0] == "reproduced")
+    speed = pruning_study.speed_size_robustness(studies, judged, [run], plan=plan, cache=cache)
+    assert list(speed["batch sizes timed"]) == ["1 and 256", "1", "32", "1 and 256", "1 and 256"]
+    assert speed.verdict.iloc[0] == pruning_study.speed_size_claim(judged)["verdict"] == "mixed"
+    assert speed.verdict.iloc[1] == "reproduced"  # batch 1 (from the table) and the size are supported
+    assert speed.verdict.iloc[4] == "not reproduced"  # nothing removed: neither faster nor smaller
+    part = report.record_robustness("prune-accuracy", specs, ["data", "N", "scale factor", "score",
+                                                              "fine-tuning epochs", "baseline"],
+                                    ref[["data", "N", "scale factor", "score", "fine-tuning epochs",
+                                         "baseline"]].to_dict(), cache_dir=tmp_path / "report")
+    assert part.headline.startswith(f"{ref.verdict} in ")
+    assert calls.count("fine_tune") >= 2 and "latency" in calls
+    calls.clear()  # a second run is all cache hits: nothing fine-tuned, nothing timed
+    again = pruning_study.accuracy_robustness(studies, [run], plan=plan, cache=cache)
+    again_speed = pruning_study.speed_size_robustness(studies, judged, [run], plan=plan, cache=cache)
+    assert calls == []
+    pd.testing.assert_frame_equal(again.drop(columns="cpu_by_set"), specs.drop(columns="cpu_by_set"))
+    pd.testing.assert_frame_equal(again_speed, speed)
+    with pytest.raises(ValueError, match="N"):
+        pruning_study.accuracy_robustness(studies, plan={**plan, "n_images": [0]}, cache=cache)
+    with pytest.raises(ValueError, match="VariantRun"):
+        pruning_study.accuracy_robustness(studies, [object()], plan=plan, cache=cache)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        pruning_study.robustness_plan("fast")
+    full = pruning_study.robustness_plan("full")["variant_list"]
+    assert all(sum(v.set == s for v in full) >= 3 for s in pruning_study.STUDY_SETS)
 
 
 def test_baseline_cells_and_answer(tiny_study):

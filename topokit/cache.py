@@ -104,6 +104,7 @@ KINDS: dict[str, str] = {
     "notebook-cell": "a notebook's own computation (diagrams and Betti numbers of the primer's clouds, the "
                      "explorer's frames), keyed by a digest of its input points and its parameters",
     "prune-curves": "accuracy after pruning, per method and fraction (topokit.pruning.study)",
+    "prune-judge": "which test images a pruned (fine-tuned) CNN and its comparator get right (notebook 04's verdicts)",
     "prune-model": "a CNN trained for the pruning study, as architecture and state dict",
     "prune-scores": "per-filter scores of one pruning method",
     "prune-sizes": "accuracy of the CNN pruned to each size",
