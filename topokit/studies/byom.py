@@ -211,13 +211,17 @@ def filter_scores(model, method: str = "betti", mode: Optional[str] = None, seed
     return Cache(cache_dir).memo("prune-scores", config, compute, code=[_code()])
 
 
-def _pruned_row(model, scores, highest, fraction, train, test, fine_tune, seed, label, r_seed=None) -> dict:
-    """Prune a copy of ``model`` by ``scores``, fine-tune it, measure it: one row of :func:`pruning_table`."""
+def _pruned_row(model, scores, highest, fraction, train, test, fine_tune, seed, label, r_seed=None,
+                measure: bool = True) -> dict:
+    """Prune a copy of ``model`` by ``scores``, fine-tune it, measure it: one row of :func:`pruning_table`
+    (``measure=False``: accuracies only, size and latency NaN)."""
     pruned, report = _pruning.prune(copy.deepcopy(model), scores, fraction=fraction,
                                     example_input=torch.from_numpy(test.X[:1]), highest=highest)
     acc0 = _training.accuracy(pruned, test.X, test.y)
     _pruning.fine_tune(pruned, train.X, train.y, epochs=fine_tune, seed=seed, progress=False)
-    m = _pruning.measure(pruned, test.X, test.y, latency_batches=(1,))
+    m = (_pruning.measure(pruned, test.X, test.y, latency_batches=(1,)) if measure else
+         {"accuracy": _training.accuracy(pruned, test.X, test.y),
+          **dict.fromkeys(("params", "macs", "bytes", "latency_b1_ms"), float("nan"))})
     return {"method": label, "fraction": fraction, "seed": r_seed, "accuracy_pruned": acc0,
             "accuracy": m["accuracy"], "params": m["params"], "macs": m["macs"], "bytes": m["bytes"],
             "latency_b1_ms": m["latency_b1_ms"], "removed": int(sum(len(v) for v in report["removed"].values()))}
@@ -290,7 +294,8 @@ def robustness_runs(model, mode: Optional[str] = None, seed: int = 0, cache_dir=
 
     Rows as :func:`pruning_table`'s plus ``scored`` (the images behind the Betti scores): the
     random seeds of ``extra_seeds`` at every fraction, and "betti (high)" with the scores of each
-    number of images in ``scored``. Nothing is computed in a mode without extra runs.
+    number of images in ``scored``. Only the accuracies are measured (size and latency are NaN:
+    the verdict does not read them). Nothing is computed in a mode without extra runs.
     """
     s = sizes(mode)
     extra = ROBUSTNESS[s["mode"]]
@@ -310,12 +315,12 @@ def robustness_runs(model, mode: Optional[str] = None, seed: int = 0, cache_dir=
             sc = filter_scores(model, "betti", s["mode"], seed, n_images=n, cache_dir=cache_dir, progress=progress)
             for fraction in s["fractions"]:
                 rows.append({**_pruned_row(model, sc, True, fraction, train, test, s["fine_tune"], seed,
-                                           "betti (high)"), "scored": n})
+                                           "betti (high)", measure=False), "scored": n})
         for r_seed in extra["extra_seeds"]:
             sc = filter_scores(model, "random", s["mode"], r_seed, data_seed=seed, cache_dir=cache_dir)
             for fraction in s["fractions"]:
                 rows.append({**_pruned_row(model, sc, True, fraction, train, test, s["fine_tune"], seed, "random",
-                                           r_seed), "scored": None})
+                                           r_seed, measure=False), "scored": None})
         return pd.DataFrame(rows, columns=columns)
 
     return Cache(cache_dir).memo("byom-table", config, compute, code=[_code(), robustness_runs])
