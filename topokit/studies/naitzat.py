@@ -418,7 +418,7 @@ def specifications(activations: Sequence[str], dataset, seeds: Sequence[int], *,
         The headline's specification, ``{"k", "hops", "last layer"}``; default :data:`SPEC_REFERENCE`.
     extra : dict, optional
         Other well-trained nets' :func:`topokit.topology.layer_betti` tables (name -> table) that
-        the ``simple-at-logits`` headline also counts (notebook 02's 3-D nets in the full run).
+        the ``simple-at-logits`` headline also counts (notebook 02's 3-D nets, outside quick mode).
         They keep their own k and hops in every specification; only the last-layer choice
         applies to them.
     seed : int, default 0
