@@ -27,6 +27,7 @@ seed's, **loses** when below every one, ties otherwise (:func:`betti_vs_random`)
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Optional
 
 import numpy as np
@@ -87,10 +88,23 @@ def sizes(mode: Optional[str] = None) -> dict:
 
 
 def load_data(mode: Optional[str] = None, seed: int = 0):
-    """(train, test) of :data:`PAIR` at the mode's sizes."""
+    """(train, test) of :data:`PAIR` at the mode's sizes.
+
+    Loaded once per process and (mode, seed): the notebook and every function of this study share
+    the same read-only datasets instead of reading CIFAR-10 again (seconds each time).
+    """
     s = sizes(mode)
-    train = _data.load("cifar10", split="train", seed=seed, classes=PAIR, max_per_class=s["train"])
-    test = _data.load("cifar10", split="test", seed=seed, classes=PAIR, max_per_class=s["test"])
+    return _load_pair(s["mode"], _checks.integer(seed, "seed", minimum=0), s["train"], s["test"])
+
+
+@functools.lru_cache(maxsize=4)
+def _load_pair(mode: str, seed: int, n_train: int, n_test: int):
+    train = _data.load("cifar10", split="train", seed=seed, classes=PAIR, max_per_class=n_train)
+    test = _data.load("cifar10", split="test", seed=seed, classes=PAIR, max_per_class=n_test)
+    for d in (train, test):
+        for a in (d.X, d.y):
+            if isinstance(a, np.ndarray):
+                a.flags.writeable = False  # shared between callers: nobody may change it in place
     return train, test
 
 
