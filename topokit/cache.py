@@ -101,6 +101,7 @@ KINDS: dict[str, str] = {
     "ladder-run": "one evaluation run of a tuned recipe on a rung of the Betti ladder (topokit.studies.ladder)",
     "ladder-trial": "one search trial's run on a rung of the Betti ladder (topokit.studies.ladder)",
     "layer-betti": "per-layer Betti numbers of one trained net (notebook 02)",
+    "naitzat-specs": "notebook 02's specification curves: both Naitzat claims' verdicts per k, hops and last layer",
     "notebook-cell": "a notebook's own computation (diagrams and Betti numbers of the primer's clouds, the "
                      "explorer's frames), keyed by a digest of its input points and its parameters",
     "prune-curves": "accuracy after pruning, per method and fraction (topokit.pruning.study)",

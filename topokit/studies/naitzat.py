@@ -28,6 +28,21 @@ Verdict rules (fixed before the numbers; notebook 02 states them in words)
   (:func:`topokit.stats.proportion_ci`). Reproduced when the interval lies at or above 0.9, not
   reproduced when it lies wholly below 0.9, mixed otherwise; not testable here without a
   well-trained net.
+
+Robustness (issue 15): the same two rules under other free choices
+------------------------------------------------------------------
+:func:`specifications` recomputes both verdicts, by the same functions, on the same cached nets,
+one choice at a time away from the headline's specification: the kNN ``k`` (:data:`SPEC_K`), the
+hop scale (:data:`SPEC_HOPS`) and what counts as the "last layer" (:data:`LAST_LAYERS`: the logits,
+as the headline, or the last hidden layer; for ``relu-vs-tanh`` omega is summed from the input up
+to that layer). The table (cached, kind ``"naitzat-specs"``) feeds
+:func:`topokit.report.record_robustness`.
+
+Warm reruns (issue 16)
+----------------------
+:func:`cached_layer_diagrams`, :func:`cached_layer_betti` and :func:`split_checks` cache the
+notebook's own computations (kind ``"notebook-cell"``, keyed by a digest of the net and the points
+or by the data sets' parameters), so a rerun of notebook 02 recomputes nothing.
 """
 from __future__ import annotations
 
@@ -39,6 +54,7 @@ import pandas as pd
 
 from .. import _checks
 from .. import stats as _stats
+from ..cache import Cache
 
 __all__ = [
     "RELU_TANH_RULE",
@@ -51,6 +67,16 @@ __all__ = [
     "relu_vs_tanh_claim",
     "logits_ends",
     "simple_at_logits_claim",
+    "SPEC_K",
+    "SPEC_HOPS",
+    "LAST_LAYERS",
+    "SPEC_CHOICES",
+    "SPEC_COLUMNS",
+    "up_to_last_layer",
+    "specifications",
+    "cached_layer_diagrams",
+    "cached_layer_betti",
+    "split_checks",
 ]
 
 #: The ``relu-vs-tanh`` rule as recorded in the report.
@@ -82,8 +108,14 @@ def first_simple_layer(table: pd.DataFrame) -> Optional[int]:
     betti``). A layer counts when b0 = 1 and every higher Betti number is 0.
     """
     _check_table(table, "table", ["layer", "dim", "betti"], _BETTI_FIX + ", one class")
-    wide = table.pivot_table(index="layer", columns="dim", values="betti")
-    ok = wide[(wide[0] == 1) & (wide.drop(columns=0) == 0).all(axis=1)].index
+    if table.empty:
+        return None
+    dims, betti = table["dim"].to_numpy(), table["betti"].to_numpy()
+    layers, at = np.unique(table["layer"].to_numpy(), return_inverse=True)
+    wrong = np.bincount(at, weights=np.where(dims == 0, betti != 1, betti != 0), minlength=len(layers))
+    has_b0 = np.bincount(at, weights=dims == 0, minlength=len(layers))
+    complete = np.bincount(at, minlength=len(layers)) >= len(np.unique(dims))  # every dimension measured
+    ok = layers[(wrong == 0) & (has_b0 > 0) & complete]
     return int(ok.min()) if len(ok) else None
 
 
@@ -277,3 +309,320 @@ def simple_at_logits_claim(ends: pd.DataFrame) -> dict:
                 rule=SIMPLE_RULE,
                 details={"not_simple": ends[~ends.simple.astype(bool)].astype(str).to_dict("records") if len(ends)
                          else []})
+
+
+# ----------------------------------------------------------------------------- robustness (issue 15)
+
+#: kNN neighbours (counting the point itself) of the specification curves; the headline uses 14 on D-I.
+SPEC_K = (8, 11, 14, 17, 20)
+#: Hop scales of the specification curves; the headline uses 2 (Naitzat's epsilon 2.5).
+SPEC_HOPS = (1, 2, 3)
+#: What the claims read as the "last layer": the logits (the headline) or the last hidden layer.
+LAST_LAYERS = ("logits", "last hidden")
+#: The free-choice columns of :func:`specifications`.
+SPEC_CHOICES = ["k", "hops", "last layer"]
+#: The headline's specification (Naitzat et al.'s D-I values).
+SPEC_REFERENCE = {"k": 14, "hops": 2, "last layer": "logits"}
+#: Columns of :func:`specifications`.
+SPEC_COLUMNS = ["claim", *SPEC_CHOICES, "verdict", "measured", "value", "low", "high", "nets"]
+_MAX_K, _MAX_HOPS = 200, 10
+
+
+def up_to_last_layer(table: pd.DataFrame, last_layer: str = "logits", by: Sequence[str] = ()) -> pd.DataFrame:
+    """The rows of a :func:`topokit.topology.layer_betti` table up to the chosen "last layer".
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows of one net, or of several told apart by the columns ``by``.
+    last_layer : {"logits", "last hidden"}
+        ``"logits"`` keeps every layer (the headline); ``"last hidden"`` drops each net's largest
+        layer, so that its last hidden layer becomes its last.
+    by : sequence of str
+        Columns identifying the nets (e.g. ``["activation", "seed"]``); empty for one net.
+    """
+    last_layer = _checks.choice(last_layer, "last_layer", LAST_LAYERS)
+    by = list(by)
+    _check_table(table, "table", ["layer", *by], _BETTI_FIX)
+    if last_layer == "logits" or table.empty:
+        return table
+    top = table.groupby(by)["layer"].transform("max") if by else table["layer"].max()
+    return table[table["layer"] < top]
+
+
+def _spec_list(k_values, hops_values, last_layers, reference) -> tuple[dict, list]:
+    """Validated reference and the one-at-a-time specifications (reference first), before any work."""
+    fix_k = "neighbours counting the point itself; Naitzat et al. use 14 on D-I"
+    fix_h = "a number of hops in the kNN graph; Naitzat et al. use 2"
+
+    def k_of(v, name):
+        return _checks.integer(v, name, minimum=1, maximum=_MAX_K, fix=fix_k)
+
+    def hops_of(v, name):
+        h = _checks.real(v, name, minimum=0, include_min=False, maximum=_MAX_HOPS, fix=fix_h)
+        return int(h) if h.is_integer() else h
+
+    reference = dict(SPEC_REFERENCE if reference is None else reference)
+    if not isinstance(reference, dict) or sorted(reference) != sorted(SPEC_CHOICES):
+        raise _checks.InvalidParameterError(
+            f"reference must give a value for each of {SPEC_CHOICES}, got {reference!r}")
+    ref = {"k": k_of(reference["k"], "reference k"), "hops": hops_of(reference["hops"], "reference hops"),
+           "last layer": _checks.choice(reference["last layer"], "reference last layer", LAST_LAYERS)}
+    for name, values in (("k_values", k_values), ("hops_values", hops_values), ("last_layers", last_layers)):
+        if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+            raise _checks.InvalidParameterError(f"{name} must be a sequence of alternatives, got {values!r}")
+    alternatives = {"k": [k_of(v, "k") for v in k_values], "hops": [hops_of(v, "hops") for v in hops_values],
+                    "last layer": [_checks.choice(v, "last layer", LAST_LAYERS) for v in last_layers]}
+    specs = [dict(ref)]
+    for choice in SPEC_CHOICES:
+        for v in alternatives[choice]:
+            spec = dict(ref, **{choice: v})
+            if spec not in specs:
+                specs.append(spec)
+    return ref, specs
+
+
+def _frame_digest(table: pd.DataFrame) -> str:
+    from ..fileio import array_digest
+
+    return array_digest(pd.util.hash_pandas_object(table.reset_index(drop=True), index=False).to_numpy()) + \
+        ",".join(map(str, table.columns))
+
+
+def specifications(activations: Sequence[str], dataset, seeds: Sequence[int], *, k_values=SPEC_K,
+                   hops_values=SPEC_HOPS, last_layers=LAST_LAYERS, reference: Optional[Mapping] = None,
+                   extra: Optional[Mapping[str, pd.DataFrame]] = None, seed: int = 0, cache_dir=None,
+                   n_jobs: Optional[int] = None) -> pd.DataFrame:
+    """Both claims' verdicts under each one-at-a-time change of k, hop scale and "last layer".
+
+    The nets are the sweep's (:func:`topokit.sweeps.sweep`, the same call as notebook 02's, so they
+    come from the cache); their per-layer Betti numbers at each (k, hops) come from
+    :func:`topokit.sweeps.sweep_topology` (cached per net). Only well-trained nets are measured,
+    as in the headline. Each specification's verdicts are computed by the headline's own
+    functions: :func:`layer_summary` + :func:`relu_vs_tanh_claim` and :func:`logits_ends` +
+    :func:`simple_at_logits_claim`, on the tables cut at the chosen last layer
+    (:func:`up_to_last_layer`). The whole table is cached (kind ``"naitzat-specs"``), so a rerun
+    recomputes nothing.
+
+    Parameters
+    ----------
+    activations : sequence of str
+        As for :func:`topokit.sweeps.sweep` (``relu-vs-tanh`` needs ``"relu"`` and ``"tanh"``).
+    dataset : str or (str, dict)
+        One dataset entry of :func:`topokit.sweeps.sweep` (e.g. ``("D-I", {"size": 1.0, ...})``).
+    seeds : sequence of int
+    k_values, hops_values, last_layers : sequence
+        The alternatives tried for each choice (defaults :data:`SPEC_K`, :data:`SPEC_HOPS`,
+        :data:`LAST_LAYERS`); k from 1 to 200, hops above 0 and at most 10.
+    reference : dict, optional
+        The headline's specification, ``{"k", "hops", "last layer"}``; default :data:`SPEC_REFERENCE`.
+    extra : dict, optional
+        Other well-trained nets' :func:`topokit.topology.layer_betti` tables (name -> table) that
+        the ``simple-at-logits`` headline also counts (notebook 02's 3-D nets, outside quick mode).
+        They keep their own k and hops in every specification; only the last-layer choice
+        applies to them.
+    seed : int, default 0
+        Seed of the bootstrap of :func:`relu_vs_tanh_claim`, as in the headline.
+    cache_dir, n_jobs
+        As for :func:`topokit.sweeps.sweep`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`SPEC_COLUMNS`: one row per (claim, specification), the reference first in each
+        claim; ``value``, ``low``, ``high`` are NaN where a verdict is not testable; ``nets``
+        counts the well-trained nets measured.
+
+    Raises
+    ------
+    topokit._checks.InvalidParameterError
+        For a k, hops or last layer outside its range, before any training or measurement.
+    """
+    import sys
+
+    from .. import activations as _activations
+    from .. import data as _data
+    from .. import engine as _engine
+    from .. import models as _models
+    from .. import reproducibility as _reproducibility
+    from .. import sweeps as _sweeps
+    from .. import topology as _topology
+    from .. import training as _training
+
+    ref, specs = _spec_list(k_values, hops_values, last_layers, reference)
+    seed = _checks.integer(seed, "seed", minimum=0)
+    if isinstance(activations, str):
+        activations = [activations]
+    activations = [_checks.string(a, "activation", nonempty=True) for a in activations]
+    seeds = [_checks.integer(s, "seed of a net", minimum=0) for s in seeds]
+    extra = dict(extra or {})
+    for name, table in extra.items():
+        _check_table(table, f"extra[{name!r}]", ["layer", "label", "dim", "betti"], _BETTI_FIX)
+    name = dataset[0] if isinstance(dataset, (tuple, list)) else dataset
+    config = {"activations": activations, "dataset": dataset, "seeds": seeds, "specs": specs, "seed": seed,
+              "extra": {n: _frame_digest(t) for n, t in sorted(extra.items())},
+              "numerics": {k: v for k, v in _reproducibility.settings().items() if k != "machine"}}
+
+    def compute() -> pd.DataFrame:
+        runs = _sweeps.sweep(activations, [dataset], seeds, cache_dir=cache_dir, n_jobs=n_jobs, keep_models=True)
+        well = {a: sorted(int(s) for s in runs[(runs.activation == a) & runs.converged].seed) for a in activations}
+        tables = {}
+        for spec in specs:
+            at = (spec["k"], spec["hops"])
+            if at not in tables:
+                parts = [_sweeps.sweep_topology([a], [dataset], s, cache_dir=cache_dir, n_jobs=n_jobs, k=at[0],
+                                                hops=at[1]) for a, s in well.items() if s]
+                tables[at] = pd.concat(parts, ignore_index=True) if parts else None
+        rows = []
+        for spec in specs:
+            measured = tables[(spec["k"], spec["hops"])]
+            cut = (up_to_last_layer(measured, spec["last layer"], by=["activation", "seed"])
+                   if measured is not None else None)
+            nets = ({f"{name} {a} seed {s}": t for (a, s), t in cut.groupby(["activation", "seed"])}
+                    if cut is not None else {})
+            n_d = len(nets)
+            nets.update({n: up_to_last_layer(t, spec["last layer"]) for n, t in extra.items()})
+            for claim, record, n in (("relu-vs-tanh", relu_vs_tanh_claim(layer_summary(cut), seed=seed), n_d),
+                                     ("simple-at-logits", simple_at_logits_claim(logits_ends(nets)), len(nets))):
+                rows.append({"claim": claim, **spec, "verdict": record["verdict"], "measured": record["measured"],
+                             **{c: np.nan if record[c] is None else float(record[c]) for c in ("value", "low", "high")},
+                             "nets": n})
+        out = pd.DataFrame(rows, columns=SPEC_COLUMNS)
+        return out.sort_values("claim", kind="stable").reset_index(drop=True)
+
+    code = [sys.modules[__name__], _stats, _sweeps, _topology, _training, _engine, _models, _activations, _data]
+    return Cache(cache_dir).memo("naitzat-specs", config, compute, code=code)
+
+
+# ----------------------------------------------------------------------------- warm reruns (issue 16)
+
+def _net_digest(model) -> str:
+    from .. import models as _models
+
+    return _models.to_state(model)["digest"]
+
+
+def cached_layer_diagrams(model, X, y, *, k: int = 14, max_dim: int = 1, max_edge_length: float = 4,
+                          max_points: Optional[int] = None, seed: int = 0, labels: Optional[Sequence[int]] = None,
+                          n_jobs: int = -1, cache_dir=None) -> dict:
+    """:func:`topokit.topology.layer_diagrams`, computed once per net, points and parameters.
+
+    Cached (kind ``"notebook-cell"``) under a digest of the net (:func:`topokit.models.to_state`),
+    of ``X`` and ``y``, and the parameters; a rerun loads the diagrams. Parameters and result as
+    for :func:`topokit.topology.layer_diagrams` (``n_jobs`` does not change the result and is not
+    part of the key).
+    """
+    from .. import topology as _topology
+    from ..fileio import array_digest
+
+    k = _checks.integer(k, "k", minimum=1, fix="neighbours counting the point itself, e.g. 14")
+    max_dim = _checks.integer(max_dim, "max_dim", minimum=0, maximum=8)
+    max_edge_length = _checks.real(max_edge_length, "max_edge_length", minimum=0, include_min=False)
+    max_points = _checks.integer(max_points, "max_points", minimum=1, allow_none=True)
+    seed = _checks.integer(seed, "seed", minimum=0)
+    labels = None if labels is None else [_checks.integer(v, "label") for v in labels]
+    config = {"fn": "layer_diagrams", "net": _net_digest(model), "points": array_digest(np.asarray(X), np.asarray(y)),
+              "k": k, "max_dim": max_dim, "max_edge_length": max_edge_length, "max_points": max_points,
+              "seed": seed, "labels": labels}
+
+    def compute() -> dict:
+        out = _topology.layer_diagrams(model, X, y, k=k, max_dim=max_dim, max_edge_length=max_edge_length,
+                                       n_jobs=n_jobs, max_points=max_points, seed=seed, labels=labels)
+        return {f"{int(label)}_{i}": np.asarray(d, dtype=np.float64) for label, ds in out.items()
+                for i, d in enumerate(ds)}
+
+    flat = Cache(cache_dir).memo("notebook-cell", config, compute, code=[_topology])
+    keyed = sorted((tuple(map(int, key.split("_"))), d) for key, d in flat.items())
+    diagrams: dict = {}
+    for (label, _), d in keyed:
+        diagrams.setdefault(label, []).append(d)
+    return diagrams
+
+
+def cached_layer_betti(model, X, y, *, k: int = 14, hops: float = 2, max_dim: int = 1,
+                       max_points: Optional[int] = None, seed: int = 0, n_jobs: int = -1,
+                       cache_dir=None) -> pd.DataFrame:
+    """:func:`topokit.topology.layer_betti`, computed once per net, points and parameters.
+
+    Cached (kind ``"layer-betti"``) under a digest of the net, of ``X`` and ``y``, and the
+    parameters; arguments and result as for :func:`topokit.topology.layer_betti`.
+    """
+    from .. import topology as _topology
+    from ..fileio import array_digest
+
+    k = _checks.integer(k, "k", minimum=1, fix="neighbours counting the point itself, e.g. 14")
+    hops = _checks.real(hops, "hops", minimum=0, include_min=False, fix="a number of hops, e.g. 2")
+    max_dim = _checks.integer(max_dim, "max_dim", minimum=0, maximum=8)
+    max_points = _checks.integer(max_points, "max_points", minimum=1, allow_none=True)
+    seed = _checks.integer(seed, "seed", minimum=0)
+    config = {"fn": "layer_betti", "net": _net_digest(model), "points": array_digest(np.asarray(X), np.asarray(y)),
+              "k": k, "hops": hops, "max_dim": max_dim, "max_points": max_points, "seed": seed}
+    return Cache(cache_dir).memo(
+        "layer-betti", config,
+        lambda: _topology.layer_betti(model, X, y, k=k, hops=hops, max_dim=max_dim, n_jobs=n_jobs,
+                                      max_points=max_points, seed=seed),
+        code=[_topology])
+
+
+#: Columns of :func:`split_checks`.
+SPLIT_COLUMNS = ["dataset", "size", "class", "points", "k", "estimate", "truth", "right"]
+
+
+def split_checks(sets: Mapping[str, tuple], sizes: Sequence[float], *, hops: float = 2, seed: int = 0,
+                 cache_dir=None) -> pd.DataFrame:
+    """The homology split's Betti numbers at the input against each data set's truth, per size.
+
+    Parameters
+    ----------
+    sets : dict
+        Data set name -> ``(k, max_dim)`` (e.g. ``{"D-I": (14, 1), "D-II": (35, 2)}``).
+    sizes : sequence of float
+        Sizes of the homology split (fractions of Naitzat's, above 0 and at most 1).
+    hops, seed
+        As for :func:`topokit.topology.betti_numbers` and :func:`topokit.data.load`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`SPLIT_COLUMNS`, one row per (data set, size, class): ``estimate`` (None when a
+        class has no more than k points) and ``truth`` are tuples up to ``max_dim``. Cached (kind
+        ``"notebook-cell"``, keyed by the parameters and the code of topology and data), so a
+        rerun neither generates the data nor computes anything.
+    """
+    from .. import data as _data
+    from .. import topology as _topology
+
+    if not isinstance(sets, Mapping) or not sets:
+        raise _checks.InvalidParameterError(f"sets must be a non-empty dict of name -> (k, max_dim), got {sets!r}")
+    plan = {}
+    for name, spec in sets.items():
+        if not isinstance(spec, (tuple, list)) or len(spec) != 2:
+            raise _checks.InvalidParameterError(f"sets[{name!r}] must be (k, max_dim), got {spec!r}")
+        plan[_checks.string(name, "data set name", nonempty=True)] = [
+            _checks.integer(spec[0], f"k of {name}", minimum=1), _checks.integer(spec[1], f"max_dim of {name}",
+                                                                                  minimum=0, maximum=8)]
+    sizes = [_checks.real(s, "size", minimum=0, include_min=False, maximum=1,
+                          fix="a fraction of Naitzat's homology split") for s in sizes]
+    hops = _checks.real(hops, "hops", minimum=0, include_min=False)
+    seed = _checks.integer(seed, "seed", minimum=0)
+
+    def compute() -> pd.DataFrame:
+        rows = []
+        for name, (k, max_dim) in plan.items():
+            for size in sizes:
+                d = _data.load(name, split="homology", size=size, seed=seed)
+                for label in (0, 1):
+                    X = d.X[d.y == label]
+                    est = _topology.betti_numbers(X, k=k, hops=hops, max_dim=max_dim) if len(X) > k else None
+                    truth = tuple(d.betti[label][:max_dim + 1])
+                    rows.append({"dataset": name, "size": size, "class": d.classes[label], "points": len(X), "k": k,
+                                 "estimate": None if est is None else list(est), "truth": list(truth),
+                                 "right": est == truth})
+        return pd.DataFrame(rows, columns=SPLIT_COLUMNS)
+
+    config = {"fn": "split_checks", "sets": plan, "sizes": sizes, "hops": hops, "seed": seed}
+    table = Cache(cache_dir).memo("notebook-cell", config, compute, code=[_topology, _data, split_checks])
+    table = table.copy()
+    for col in ("estimate", "truth"):
+        table[col] = [None if v is None else tuple(int(x) for x in v) for v in table[col]]
+    return table
