@@ -146,6 +146,22 @@ def _figure_problem(figure) -> Optional[str]:
     return None
 
 
+def _check_record(record, texts) -> None:
+    """The checks a claim's record and its parts share: a known claim and mode, text fields, and a
+    figure that is a relative image path (or "")."""
+    _checks.choice(record.claim_id, "claim_id", CLAIMS,
+                   fix=f"unknown claim {record.claim_id!r}: a new claim goes into topokit.report.CLAIMS first")
+    _checks.choice(record.mode, "mode", MODES)
+    for name in texts:
+        _string(getattr(record, name), name)
+    if record.figure:
+        why = _figure_problem(record.figure)
+        if why is not None:
+            raise InvalidParameterError(
+                f"figure must be the file name of an image in the figures folder, relative to it (e.g. "
+                f"'03_speedup_forest.png'), or ''; got {record.figure!r}: {why}")
+
+
 @dataclass
 class ClaimResult:
     """One claim's measured outcome.
@@ -196,24 +212,14 @@ class ClaimResult:
     recorded: str = ""
 
     def __post_init__(self):
-        _checks.choice(self.claim_id, "claim_id", CLAIMS,
-                       fix=f"unknown claim {self.claim_id!r}: a new claim goes into topokit.report.CLAIMS first")
+        _check_record(self, ("measured", "reason", "rule", "figure", "recorded"))
         _checks.choice(self.verdict, "verdict", VERDICTS,
                        fix="compute it from the numbers (topokit.stats.interval_verdict gives one)")
-        _checks.choice(self.mode, "mode", MODES)
-        for name in ("measured", "reason", "rule", "figure", "recorded"):
-            _string(getattr(self, name), name)
         for name in ("value", "low", "high"):
             setattr(self, name, _bound(getattr(self, name), name))
         if self.low > self.high:
             raise InvalidParameterError(f"low must not exceed high, got low={self.low!r} > high={self.high!r}; "
                                         "pass the interval's lower bound as low")
-        if self.figure:
-            why = _figure_problem(self.figure)
-            if why is not None:
-                raise InvalidParameterError(
-                    f"figure must be the file name of an image in the figures folder, relative to it (e.g. "
-                    f"'03_speedup_forest.png'), or ''; got {self.figure!r}: {why}")
         if not isinstance(self.details, Mapping):
             raise InvalidParameterError(
                 f"details must be a mapping (a dict) or None, got {type(self.details).__name__}")
@@ -308,17 +314,8 @@ class ClaimPart:
     recorded: str = ""
 
     def __post_init__(self):
-        _checks.choice(self.claim_id, "claim_id", CLAIMS,
-                       fix=f"unknown claim {self.claim_id!r}: a new claim goes into topokit.report.CLAIMS first")
+        _check_record(self, ("headline", "text", "figure", "recorded"))
         _checks.choice(self.part, "part", PARTS)
-        _checks.choice(self.mode, "mode", MODES)
-        for name in ("headline", "text", "figure", "recorded"):
-            _string(getattr(self, name), name)
-        if self.figure:
-            why = _figure_problem(self.figure)
-            if why is not None:
-                raise InvalidParameterError(f"figure must be the file name of an image in the figures folder, "
-                                            f"relative to it, or ''; got {self.figure!r}: {why}")
         self.columns = [_text(c) for c in self.columns]
         self.rows = [[_text(c) for c in row] for row in self.rows]
         if any(len(row) != len(self.columns) for row in self.rows):
