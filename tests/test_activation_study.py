@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from topokit import sweeps
+from topokit import stats, sweeps
 from topokit._checks import InvalidParameterError
 from topokit.cache import Cache
 from topokit.studies import activations as study
@@ -99,7 +99,7 @@ def test_combine_verdicts_and_betti_rule():
 
 
 TINY = ("D-I", dict(n=300, width=12, depth=3, lr=0.03, max_epochs=60, target_accuracy=0.9))
-CHOICES = {"target accuracy": ("recipe's", 0.8, 0.95), "learning rate": ("tuned", "recipe's"),
+CHOICES = {"target accuracy": ("recipe's", 0.8, 0.93, 0.95), "learning rate": ("tuned", "recipe's"),
            "batch size": ("recipe's", "2x")}
 
 
@@ -112,49 +112,67 @@ def test_epoch_specifications_read_lower_targets_from_the_runs(tmp_path, monkeyp
     monkeypatch.setattr(sweeps, "_train_task", lambda *a, **k: trained.append(a[1]) or real(*a, **k))
     specs = study.epoch_specifications(lr, [TINY], plan, fixed={"cnn": "mixed"}, choices=CHOICES, n_boot=200,
                                        cache_dir=tmp_path, progress=False)
-    assert len(specs) == 5 and list(specs.columns[:3]) == list(CHOICES)
+    assert len(specs) == 6 and list(specs.columns[:3]) == list(CHOICES)
     ref = specs.iloc[0]
     assert (ref["target accuracy"], ref["learning rate"], ref["batch size"]) == ("recipe's", "tuned", "recipe's")
     headline = study.compare(runs, "topo", ["relu"], n_boot=200).iloc[0]
     assert ref.per_dataset == {"cnn": "mixed", "D-I": headline.verdict}
     assert ref.verdict == study.combine_verdicts([headline.verdict, "mixed"])
     # 0.8 is below the recipe's 0.9: read from the histories; "recipe's" learning rate is the tuned one
-    # here (factor 1); only the 0.95 target and the doubled batch train (two cells each: relu and topo)
+    # here (factor 1); only the 0.95 target (which 0.93 is read from) and the doubled batch train (two
+    # cells each: relu and topo)
     assert len(trained) == 4
+    # reading 0.93 off the runs stopped at 0.95 is what runs stopped at 0.93 report, epoch for epoch
+    at_093 = study.tuned_sweep(lr, [(TINY[0], {**TINY[1], "target_accuracy": 0.93})], range(4), cache_dir=tmp_path,
+                               progress=False)
+    assert len(trained) == 6
+    spec_093 = specs[specs["target accuracy"] == 0.93].iloc[0]
+    direct = study.compare(at_093, "topo", ["relu"], n_boot=200).iloc[0]
+    assert spec_093.measured.startswith(f"D-I {direct.speedup:.2f}x ({direct.low:.2f}-{direct.high:.2f}) {direct.verdict}")
     with pytest.raises(InvalidParameterError, match="each target accuracy must be a finite number in"):
         study.epoch_specifications(lr, [TINY], plan, choices={**CHOICES, "target accuracy": ("recipe's", 1.5)},
                                    cache_dir=tmp_path, progress=False)
-    assert len(trained) == 4  # refused before any training
+    assert len(trained) == 6  # refused before any training
+
+
+CONVERGING = ("checkerboard", dict(n=400, max_epochs=60, target_accuracy=0.9))  # most runs converge in 40-60 epochs
 
 
 def test_engine_check_compares_verdicts_on_the_same_seeds(tmp_path):
     lr = {"relu": 1.0, "topo": 1.0}
-    runs = study.tuned_sweep(lr, [TINY], range(3), cache_dir=tmp_path, progress=False)
+    runs = study.tuned_sweep(lr, [CONVERGING], range(3), cache_dir=tmp_path, progress=False)
     assert (runs.engine == "fast").all()
     runs = pd.concat([runs, runs.assign(dataset="other")], ignore_index=True)  # a set left out of the check
-    got = study.engine_check(runs, lr, [TINY], range(3), cache_dir=tmp_path, progress=False)
+    got = study.engine_check(runs, lr, [CONVERGING], range(3), cache_dir=tmp_path, progress=False)
     assert list(got.columns) == ["dataset", "n", "speedup_fast", "low_fast", "high_fast", "verdict_fast",
-                                 "speedup_exact", "low_exact", "high_exact", "verdict_exact", "same"]
+                                 "speedup_exact", "low_exact", "high_exact", "verdict_exact", "same",
+                                 "topo_median_fast", "topo_median_exact", "topo_p", "relu_median_fast",
+                                 "relu_median_exact", "relu_p"]
     assert got.n.tolist() == [3] and got.same.iloc[0] == (got.verdict_fast.iloc[0] == got.verdict_exact.iloc[0])
-    exact = sweeps.sweep(["relu"], [TINY], range(3), cache_dir=tmp_path, progress=False, engine="exact")
+    exact = sweeps.sweep(["relu"], [CONVERGING], range(3), cache_dir=tmp_path, progress=False, engine="exact")
     assert (exact.engine == "exact").all()
+    fast = runs[(runs.activation == "relu") & (runs.dataset == "checkerboard")]
+    for col, t in (("relu_median_fast", fast), ("relu_median_exact", exact)):
+        assert got[col].iloc[0] == stats.km_median(t.epochs_to_converge.tolist(), cap=60)
+    assert np.isnan(got.relu_p.iloc[0]) == (fast.epochs_to_converge.isna().all() and exact.epochs_to_converge.isna().all())
+    assert 0 <= got.topo_p.iloc[0] <= 1 and 0 <= got.relu_p.iloc[0] <= 1  # runs converge here on both engines
 
 
 def test_warm_topology_reads_the_cache_without_workers(tmp_path, monkeypatch):
-    first = sweeps.sweep_topology(["relu"], [TINY], [0], cache_dir=tmp_path, progress=False, k=8, n_jobs=1)
+    first = sweeps.sweep_topology(["relu"], [CONVERGING], [0], cache_dir=tmp_path, progress=False, k=8, n_jobs=1)
     calls = []
     monkeypatch.setattr(sweeps, "_topology_task", lambda *a: calls.append(a))
-    again = sweeps.sweep_topology(["relu"], [TINY], [0], cache_dir=tmp_path, progress=False, k=8, n_jobs=2)
+    again = sweeps.sweep_topology(["relu"], [CONVERGING], [0], cache_dir=tmp_path, progress=False, k=8, n_jobs=2)
     assert calls == []  # every frame read in the calling process: no task, no worker started
     pd.testing.assert_frame_equal(again, first)
 
 
 def test_warm_sweep_reads_its_table(tmp_path, monkeypatch):
-    first = sweeps.sweep(["relu", "topo"], [TINY], range(2), cache_dir=tmp_path, progress=False)
+    first = sweeps.sweep(["relu", "topo"], [CONVERGING], range(2), cache_dir=tmp_path, progress=False)
     reads = []
     real = Cache.get
     monkeypatch.setattr(Cache, "get", lambda self, kind, key, **kw: reads.append(kind) or real(self, kind, key, **kw))
-    again = sweeps.sweep(["relu", "topo"], [TINY], range(2), cache_dir=tmp_path, progress=False)
+    again = sweeps.sweep(["relu", "topo"], [CONVERGING], range(2), cache_dir=tmp_path, progress=False)
     assert reads == ["sweep-table"]  # one entry read, no run's history
     pd.testing.assert_frame_equal(again, first)
     reads.clear()
