@@ -233,15 +233,20 @@ def test_corrupt_copy_early_on_the_path_does_not_hide_a_good_one(no_data, monkey
     assert (folder / "t10k-images-idx3-ubyte.gz").read_bytes() == b"truncated"  # the user's file is untouched
 
 
-def test_stray_files_in_an_image_folder(no_data, monkeypatch):
-    """Non-image files are not images; a damaged image is named in the error."""
+def _pet_tree(root, per_class, size, suffix="jpg"):
+    """A cats_and_dogs_filtered/train tree under ``root`` with ``per_class`` images of ``size`` per class."""
     from PIL import Image
 
-    root = no_data / "here" / "cats_and_dogs_filtered" / "train"
     for i, cls in enumerate(("cats", "dogs")):
         (root / cls).mkdir(parents=True)
-        for j in range(3):
-            Image.new("RGB", (20, 16), (40 * j, 100 * i, 7)).save(root / cls / f"{cls}.{j}.jpg")
+        for j in range(per_class):
+            Image.new("RGB", size, (40 * j, 100 * i, 7)).save(root / cls / f"{cls}.{j}.{suffix}")
+
+
+def test_stray_files_in_an_image_folder(no_data, monkeypatch):
+    """Non-image files are not images; a damaged image is named in the error."""
+    root = no_data / "here" / "cats_and_dogs_filtered" / "train"
+    _pet_tree(root, 3, (20, 16))
     (root / "cats" / "README.txt").write_text("not an image")
     (root / "cats" / ".DS_Store").write_bytes(b"\0\1")
     d = load("cats-vs-dogs", image_size=8)
@@ -404,10 +409,7 @@ def test_an_image_added_to_a_folder_tree_is_seen(counted_reads, no_data):
     from PIL import Image
 
     root = no_data / "here" / "cats_and_dogs_filtered" / "train"
-    for i, cls in enumerate(("cats", "dogs")):
-        (root / cls).mkdir(parents=True)
-        for j in range(2):
-            Image.new("RGB", (9, 9), (30 * j, 90 * i, 5)).save(root / cls / f"{cls}.{j}.png")
+    _pet_tree(root, 2, (9, 9), "png")
     assert len(load("cats-vs-dogs", image_size=4)) == 4
     assert len(load("cats-vs-dogs", image_size=4)) == 4
     assert len(counted_reads) == 1
