@@ -233,15 +233,20 @@ def test_corrupt_copy_early_on_the_path_does_not_hide_a_good_one(no_data, monkey
     assert (folder / "t10k-images-idx3-ubyte.gz").read_bytes() == b"truncated"  # the user's file is untouched
 
 
-def test_stray_files_in_an_image_folder(no_data, monkeypatch):
-    """Non-image files are not images; a damaged image is named in the error."""
+def _pet_tree(root, per_class, size, suffix="jpg"):
+    """A cats_and_dogs_filtered/train tree under ``root`` with ``per_class`` images of ``size`` per class."""
     from PIL import Image
 
-    root = no_data / "here" / "cats_and_dogs_filtered" / "train"
     for i, cls in enumerate(("cats", "dogs")):
         (root / cls).mkdir(parents=True)
-        for j in range(3):
-            Image.new("RGB", (20, 16), (40 * j, 100 * i, 7)).save(root / cls / f"{cls}.{j}.jpg")
+        for j in range(per_class):
+            Image.new("RGB", size, (40 * j, 100 * i, 7)).save(root / cls / f"{cls}.{j}.{suffix}")
+
+
+def test_stray_files_in_an_image_folder(no_data, monkeypatch):
+    """Non-image files are not images; a damaged image is named in the error."""
+    root = no_data / "here" / "cats_and_dogs_filtered" / "train"
+    _pet_tree(root, 3, (20, 16))
     (root / "cats" / "README.txt").write_text("not an image")
     (root / "cats" / ".DS_Store").write_bytes(b"\0\1")
     d = load("cats-vs-dogs", image_size=8)
@@ -332,3 +337,94 @@ def test_cats_vs_dogs_resized():
     assert d.X.shape == (40, 3, 32, 32) and d.classes == ("cat", "dog")
     with pytest.raises(ValueError, match=r"image_size must be an integer in \[1, 1024\] or None, got 0"):
         load("cats-vs-dogs", image_size=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoded images cached (a warm rerun neither lists a zip nor decodes its images)
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def counted_reads(no_data, monkeypatch):
+    """A fresh cache, and a counter of the images actually decoded from their files."""
+    monkeypatch.setenv("TOPOKIT_CACHE", str(no_data / "cache"))
+    calls = []
+    real = data._folder_images
+
+    def counting(*args, **kwargs):
+        calls.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(data, "_folder_images", counting)
+    return calls
+
+
+def _pet_zip(path, shade):
+    """A tiny cats_and_dogs_filtered.zip (3 images per class); ``shade`` sets their colour."""
+    import io
+    import zipfile
+
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as zf:
+        for i, cls in enumerate(("cats", "dogs")):
+            for j in range(3):
+                buf = io.BytesIO()
+                Image.new("RGB", (12, 10), (shade, 60 * i, 20 * j)).save(buf, format="PNG")
+                zf.writestr(f"cats_and_dogs_filtered/train/{cls}/{cls}.{j}.png", buf.getvalue())
+    return path
+
+
+def test_images_are_decoded_once_then_read_from_the_cache(counted_reads, no_data, monkeypatch):
+    path = _pet_zip(no_data / "here" / "cats_and_dogs_filtered.zip", shade=10)
+    monkeypatch.setitem(data.FILES, "cats-vs-dogs", data._Remote(path.name, data.file_digest(path)))
+    first = load("cats-vs-dogs", image_size=8, seed=3)
+    second = load("cats-vs-dogs", image_size=8, seed=3)
+    assert len(counted_reads) == 1, "the second load decoded the images again"
+    np.testing.assert_array_equal(first.X, second.X)
+    np.testing.assert_array_equal(first.y, second.y)
+    assert second.X.dtype == np.float32 and second.y.dtype == np.int64
+    load("cats-vs-dogs", image_size=8, seed=4)  # another seed draws other images: read afresh
+    load("cats-vs-dogs", image_size=6, seed=3)  # another size too
+    assert len(counted_reads) == 3
+
+
+def test_a_changed_source_file_is_read_afresh(counted_reads, no_data, monkeypatch):
+    import os
+
+    path = _pet_zip(no_data / "here" / "cats_and_dogs_filtered.zip", shade=10)
+    monkeypatch.setitem(data.FILES, "cats-vs-dogs", data._Remote(path.name, data.file_digest(path)))
+    before = load("cats-vs-dogs", image_size=8)
+    stamp = path.stat().st_mtime_ns
+    _pet_zip(path, shade=250)  # same name, other pixels
+    os.utime(path, ns=(stamp + 10**9, stamp + 10**9))
+    monkeypatch.setitem(data.FILES, "cats-vs-dogs", data._Remote(path.name, data.file_digest(path)))
+    after = load("cats-vs-dogs", image_size=8)
+    assert len(counted_reads) == 2, "a rewritten zip was served from the cache"
+    assert not np.array_equal(before.X, after.X)
+    np.testing.assert_allclose(after.X[:, 0], 250 / 255, atol=1e-6)  # the red channel of the new images
+
+
+def test_an_image_added_to_a_folder_tree_is_seen(counted_reads, no_data):
+    from PIL import Image
+
+    root = no_data / "here" / "cats_and_dogs_filtered" / "train"
+    _pet_tree(root, 2, (9, 9), "png")
+    assert len(load("cats-vs-dogs", image_size=4)) == 4
+    assert len(load("cats-vs-dogs", image_size=4)) == 4
+    assert len(counted_reads) == 1
+    Image.new("RGB", (9, 9), (1, 2, 3)).save(root / "dogs" / "dogs.9.png")
+    assert len(load("cats-vs-dogs", image_size=4)) == 5
+    assert len(counted_reads) == 2
+
+
+def test_images_load_without_a_usable_cache(no_data, monkeypatch):
+    """A cache folder that is not topokit's (or cannot be made) only costs the decoding."""
+    stranger = no_data / "not-a-cache"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("someone's folder")
+    monkeypatch.setenv("TOPOKIT_CACHE", str(stranger))
+    path = _pet_zip(no_data / "here" / "cats_and_dogs_filtered.zip", shade=10)
+    monkeypatch.setitem(data.FILES, "cats-vs-dogs", data._Remote(path.name, data.file_digest(path)))
+    assert load("cats-vs-dogs", image_size=8).X.shape == (6, 3, 8, 8)
+    assert sorted(p.name for p in stranger.iterdir()) == ["notes.txt"]

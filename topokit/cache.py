@@ -98,6 +98,9 @@ KINDS: dict[str, str] = {
     "byom-table": "notebook 06's pruning table: every method and fraction, fine-tuned and measured",
     "claim": "a notebook's measured outcome of one claim of the paper (topokit.report)",
     "claim-part": "a part of a claim's report section: its robustness or its Betti ladder (topokit.report)",
+    "data-images": "decoded images of a data set (topokit.data), keyed by the source files' path, size and mtime",
+    "ladder-derived": "the Betti ladder's summary rows (speed-ups with bootstrap intervals) and rung sizes, keyed by "
+                      "a digest of its runs (topokit.studies.ladder)",
     "ladder-run": "one evaluation run of a tuned recipe on a rung of the Betti ladder (topokit.studies.ladder)",
     "ladder-trial": "one search trial's run on a rung of the Betti ladder (topokit.studies.ladder)",
     "layer-betti": "per-layer Betti numbers of one trained net (notebook 02)",

@@ -48,6 +48,7 @@ tried; no other data is ever substituted.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import os
 import pickle
@@ -897,9 +898,17 @@ def _fashion_mnist(split, seed, classes=("Pullover", "Coat"), max_per_class=None
     part = "train" if split == "train" else "test"
     _, img_path = _find([f"fmnist-{part}-images"], "Fashion-MNIST", download)
     _, lab_path = _find([f"fmnist-{part}-labels"], "Fashion-MNIST", download)
-    images, labels = _read_idx(img_path, 2051), _read_idx(lab_path, 2049)
-    images, y = _select(images, labels, pair, max_per_class, _rng(seed, split))
-    X = _to_float(_resize(images, image_size))
+
+    def read():
+        images, labels = _read_idx(img_path, 2051), _read_idx(lab_path, 2049)
+        images, y = _select(images, labels, pair, max_per_class, _rng(seed, split))
+        return _resize(images, image_size), y
+
+    images, y = _cached_images("fashion-mnist", [_file_identity(img_path), _file_identity(lab_path)],
+                               dict(split=split, seed=seed, pair=pair, max_per_class=max_per_class,
+                                    image_size=image_size), read,
+                               code=[_fashion_mnist, _read_idx, _select, _resize])
+    X = _to_float(images)
     names = tuple(FASHION_MNIST_CLASSES[c] for c in pair)
     params = dict(seed=seed, classes=names, max_per_class=max_per_class, image_size=image_size)
     return Dataset(X, y.astype(np.int64), "fashion-mnist", split, None, names, params)
@@ -967,30 +976,37 @@ def _cifar10(split, seed, classes=("cat", "dog"), max_per_class=None, image_size
     _check_split(split, ("train", "test"), "cifar10")
     max_per_class, image_size = _check_image_args(max_per_class, image_size, per_class=5000)
     pair = _pair(classes, CIFAR10_CLASSES, "cifar10")
-    rng = _rng(seed, split)
+    class_dirs = [CIFAR10_CLASSES[c] for c in pair]
+    options = dict(split=split, seed=seed, pair=pair, max_per_class=max_per_class, image_size=image_size)
+    code = [_cifar10, _folder_images, _decode, _select, _resize]
     # an unpacked image-folder tree counts too
     for d in data_dirs():
         tree = d / "cifar-10-images"
         if (tree / split).is_dir():
-            X, y = _folder_images(tree, "cifar-10-images", split, [CIFAR10_CLASSES[c] for c in pair],
-                                  max_per_class, rng, image_size)
+            X, y = _cached_images("cifar10", [_tree_identity(tree, split, class_dirs)], options,
+                                  lambda: _folder_images(tree, "cifar-10-images", split, class_dirs, max_per_class,
+                                                         _rng(seed, split), image_size), code)
             break
     else:
         key, path = _find(["cifar10-tarball", "cifar10-images"], "CIFAR-10", download)
         if key == "cifar10-images":
-            X, y = _folder_images(path, "cifar-10-images", split, [CIFAR10_CLASSES[c] for c in pair],
-                                  max_per_class, rng, image_size)
+            X, y = _cached_images("cifar10", [_file_identity(path)], options,
+                                  lambda: _folder_images(path, "cifar-10-images", split, class_dirs, max_per_class,
+                                                         _rng(seed, split), image_size), code)
         else:
-            batches = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
-            data, labels = [], []
-            with tarfile.open(path, "r:gz") as tf:
-                for b in batches:
-                    d = pickle.load(tf.extractfile(f"cifar-10-batches-py/{b}"), encoding="bytes")
-                    data.append(d[b"data"])
-                    labels += d[b"labels"]
-            images = np.concatenate(data).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-            X, y = _select(images, np.asarray(labels), pair, max_per_class, rng)
-            X = _resize(X, image_size)
+            def read():
+                batches = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+                data, labels = [], []
+                with tarfile.open(path, "r:gz") as tf:
+                    for b in batches:
+                        d = pickle.load(tf.extractfile(f"cifar-10-batches-py/{b}"), encoding="bytes")
+                        data.append(d[b"data"])
+                        labels += d[b"labels"]
+                images = np.concatenate(data).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+                X, y = _select(images, np.asarray(labels), pair, max_per_class, _rng(seed, split))
+                return _resize(X, image_size), y
+
+            X, y = _cached_images("cifar10", [_file_identity(path)], options, read, code)
     names = tuple(CIFAR10_CLASSES[c] for c in pair)
     params = dict(seed=seed, classes=names, max_per_class=max_per_class, image_size=image_size)
     return Dataset(_to_float(X), y.astype(np.int64), "cifar10", split, None, names, params)
@@ -1003,16 +1019,19 @@ def _cats_vs_dogs(split, seed, image_size=64, max_per_class=None, download=None)
     if image_size is None:
         raise ValueError("cats-vs-dogs images differ in size: pass image_size, e.g. image_size=64")
     sub = "train" if split == "train" else "validation"
-    rng = _rng(seed, split)
     for d in data_dirs():
         tree = d / "cats_and_dogs_filtered"
         if (tree / sub).is_dir():
-            source = tree
+            source, identity = tree, _tree_identity(tree, sub, ["cats", "dogs"])
             break
     else:
         _, source = _find(["cats-vs-dogs"], "cats vs dogs", download)
-    X, y = _folder_images(source, "cats_and_dogs_filtered", sub, ["cats", "dogs"], max_per_class, rng,
-                          int(image_size))
+        identity = _file_identity(source)
+    X, y = _cached_images(
+        "cats-vs-dogs", [identity], dict(split=split, seed=seed, max_per_class=max_per_class, image_size=image_size),
+        lambda: _folder_images(source, "cats_and_dogs_filtered", sub, ["cats", "dogs"], max_per_class,
+                               _rng(seed, split), int(image_size)),
+        [_cats_vs_dogs, _folder_images, _decode])
     params = dict(seed=seed, image_size=image_size, max_per_class=max_per_class)
     return Dataset(_to_float(X), y, "cats-vs-dogs", split, None, ("cat", "dog"), params)
 
@@ -1042,6 +1061,64 @@ def _digits(split, seed, classes=(3, 8), test_fraction=0.3, image_size=None):
     names = (str(pair[0]), str(pair[1]))
     params = dict(seed=seed, classes=names, image_size=image_size)
     return Dataset(X, y[perm].astype(np.int64), "digits", split, None, names, params)
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoded images, cached
+# ---------------------------------------------------------------------------------------------
+
+
+def _file_identity(path: Path) -> dict:
+    """What identifies a data file's content for :func:`_cached_images`: its resolved path, its size
+    and its modification time in nanoseconds (replacing or rewriting the file changes them)."""
+    path = Path(path).resolve()
+    st = path.stat()
+    return {"path": str(path), "bytes": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
+
+
+def _tree_identity(tree: Path, split_dir: str, class_dirs: Sequence[str]) -> dict:
+    """The identity of an image-folder tree's class folders: a digest of every file's name, size
+    and modification time, so an image added, removed or rewritten changes it."""
+    h = hashlib.sha256()
+    for c in class_dirs:
+        folder = Path(tree) / split_dir / c
+        for p in sorted(folder.iterdir()) if folder.is_dir() else []:
+            st = p.stat()
+            h.update(f"{c}/{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode("utf-8"))
+    return {"path": str(Path(tree).resolve()), "files": h.hexdigest()}
+
+
+def _cached_images(dataset: str, sources: Sequence[dict], options: dict, read: Callable, code: Sequence):
+    """``read()`` -> (uint8 images, labels), stored in topokit's cache (kind ``"data-images"``).
+
+    A warm run then skips listing a 60,000-entry zip and decoding its images. The key holds the
+    sources' identities (:func:`_file_identity`, :func:`_tree_identity`), every option that selects
+    the images (split, seed, classes, counts, size) and the source of the reading code, so a changed
+    file, option or reader is read afresh, never served stale. Without a usable cache folder (none
+    can be made, or it is read-only and misses) the images are read as before; a failed store is
+    not an error either.
+    """
+    from .cache import MISSING, Cache, make_key
+
+    config = {"dataset": dataset, "sources": list(sources), **options}
+    try:
+        cache = Cache()
+    except (OSError, ValueError):  # no usable cache folder (NotACacheError is both)
+        return read()
+    key = make_key(config, code)
+    value = cache.get("data-images", key, config=config)
+    if value is not MISSING:
+        cache.stats.hits += 1
+        return value["images"], value["labels"]
+    cache.stats.misses += 1
+    images, labels = read()
+    if cache.writable:
+        try:
+            cache.put("data-images", key, {"images": np.ascontiguousarray(images), "labels": np.asarray(labels)},
+                      config=config)
+        except OSError:
+            pass  # a full disk or a vanished folder: the images just read are still right
+    return images, labels
 
 
 # ---------------------------------------------------------------------------------------------

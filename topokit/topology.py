@@ -50,19 +50,20 @@ children (``"layer1"``, ``"layer2"``, ...) and ``"auto"`` for any other model.
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-import torch
 from joblib import Parallel, delayed
 from scipy.sparse.csgraph import connected_components, shortest_path
-from torch import nn
 
 from . import _checks
-from . import layers as _layers
+
+# torch (and topokit.layers, which needs it) is imported by the functions that take a model: a
+# notebook that measures point clouds only (the primer) does not pay torch's 2-4 s import.
 
 __all__ = [
     "DEFAULT_K",
@@ -91,6 +92,10 @@ _METRICS = ("euclidean", "knn-geodesic", "precomputed")
 
 def _layer_refs(model, layers) -> list:
     """The chosen layers (:class:`topokit.layers.LayerRef`); ``None`` keeps the historical choice."""
+    from torch import nn
+
+    from . import layers as _layers
+
     if layers is None:
         if not isinstance(model, nn.Module):
             raise _checks.InvalidParameterError(
@@ -157,6 +162,10 @@ def layer_outputs(model, X, batch_size: int = 4096, layers=None, *,
 
 
 def _outputs(model, X, refs, batch_size, max_memory_bytes=None) -> list[np.ndarray]:
+    import torch
+
+    from . import layers as _layers
+
     X = torch.as_tensor(X).float()
     captured = _layers.capture(model, X, refs, batch_size, max_memory_bytes=max_memory_bytes)
     first = X.cpu().numpy().astype(np.float32, copy=False)
@@ -203,7 +212,8 @@ def _check_max_dim(max_dim) -> int:
 
 
 def _as_cloud(points, what: str = "points") -> np.ndarray:
-    if isinstance(points, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is imported
+    if torch is not None and isinstance(points, torch.Tensor):
         points = points.detach().cpu().numpy()
     X = np.asarray(points, dtype=np.float64)
     if X.ndim == 1:

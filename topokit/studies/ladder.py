@@ -51,6 +51,7 @@ option (:func:`engine_for`). The engine is part of every run's cache key.
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 import math
 import time
@@ -576,6 +577,27 @@ def summarize(runs: pd.DataFrame, candidate: str = "topo", baselines: Optional[S
     """
     _check_runs(runs)
     baselines = [a for a in runs["activation"].unique() if a != candidate] if baselines is None else list(baselines)
+    # the bootstraps take seconds and cannot change while the runs do not: a warm rerun reads the rows
+    config = {"what": "summary", "runs": _runs_digest(runs), "candidate": candidate, "baselines": baselines,
+              "n_trials": n_trials, "n_boot": n_boot}
+    rows = Cache().memo("ladder-derived", config, lambda: _summary_rows(runs, candidate, baselines, n_trials, n_boot),
+                        code=[_summary_rows, _stats])
+    out = pd.DataFrame(rows)
+    return out.sort_values(["betti", "family", "baseline"], kind="stable").reset_index(drop=True)
+
+
+#: The columns of ladder()'s runs that :func:`summarize` reads.
+_SUMMARY_COLUMNS = ["family", "rung", "betti", "activation", "seed", "epochs_to_converge", "converged", "max_epochs"]
+
+
+def _runs_digest(runs: pd.DataFrame) -> str:
+    """A hash of the values :func:`summarize` reads from ``runs`` (their order included)."""
+    text = runs[_SUMMARY_COLUMNS].to_json(orient="split", index=False, double_precision=15)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _summary_rows(runs: pd.DataFrame, candidate: str, baselines: list, n_trials, n_boot: int) -> list[dict]:
+    """:func:`summarize`'s rows, unsorted, as plain values (computed on a cache miss)."""
     rows = []
     for (fam, val), part in runs.groupby(["family", "rung"], sort=False):
         cap = float(part["max_epochs"].max())
@@ -594,10 +616,9 @@ def summarize(runs: pd.DataFrame, candidate: str = "topo", baselines: Optional[S
                 row.update(ratio=np.nan, low=np.nan, high=np.nan, verdict="not testable: missing runs")
             else:
                 s = _stats.speedup(base.tolist(), cand.tolist(), cap=cap, n_boot=n_boot)
-                row.update(ratio=s.ratio, low=s.low, high=s.high, verdict=s.verdict())
-            rows.append(row)
-    out = pd.DataFrame(rows)
-    return out.sort_values(["betti", "family", "baseline"], kind="stable").reset_index(drop=True)
+                row.update(ratio=float(s.ratio), low=float(s.low), high=float(s.high), verdict=s.verdict())
+            rows.append({k: v.item() if isinstance(v, np.generic) else v for k, v in row.items()})
+    return rows
 
 
 def rung_verdicts(summary: pd.DataFrame, reference: str = "relu") -> pd.DataFrame:
@@ -702,6 +723,14 @@ def plot_ladder(summary: pd.DataFrame, share: pd.DataFrame, *, claimed: float = 
     return fig
 
 
+def _points(rung: Rung) -> int:
+    """The number of training points of ``rung`` (generating a high rung's data takes a second or
+    more, so the count is cached, keyed by the rung and the data module's source)."""
+    config = {"what": "points", "family": rung.family, "param": rung.param, "value": rung.value,
+              "data": rung.data_params}
+    return int(Cache().memo("ladder-derived", config, lambda: len(rung.load().y), code=[_data]))
+
+
 def cost_estimate(runs: pd.DataFrame, trials: pd.DataFrame, plan: Sequence[Rung], *, n_trials: int,
                   selection_seeds: int, seeds: int, max_epochs: int, activations: int = len(ACTIVATIONS)) -> pd.DataFrame:
     """Extrapolated cost of a ladder plan from the measured runs: seconds per epoch per training point.
@@ -722,7 +751,7 @@ def cost_estimate(runs: pd.DataFrame, trials: pd.DataFrame, plan: Sequence[Rung]
     for name, v in (("n_trials", n_trials), ("selection_seeds", selection_seeds), ("seeds", seeds),
                     ("max_epochs", max_epochs), ("activations", activations)):
         _checks.integer(v, name, minimum=1)
-    pts = {(r.family, r.value): len(r.load().y) for r in plan}
+    pts = {(r.family, r.value): _points(r) for r in plan}
     measured = pd.concat([runs, trials], ignore_index=True)
     timed = "cpu_seconds" if "cpu_seconds" in measured and measured.cpu_seconds.notna().all() else "seconds"
     work = float((measured.epochs_run * measured.points).sum())
