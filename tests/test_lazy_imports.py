@@ -25,6 +25,15 @@ def test_point_cloud_tools_import_no_heavy_library():
     assert not loaded & set(HEAVY), f"imported at import time: {sorted(loaded & set(HEAVY))}"
 
 
+def test_statistics_import_scipy_stats_at_first_use():
+    code = ("import sys\nfrom topokit import stats\nbefore = 'scipy.stats' in sys.modules\n"
+            "r = stats.speedup([400, 500, 600], [200, 250, 300], n_boot=50)\n"
+            "print(before, 'scipy.stats' in sys.modules, r.ratio)")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.split() == ["False", "True", "2.0"]
+
+
 def test_a_model_still_works_with_topology_imported_first():
     loaded = _imported_after(
         "from topokit import topology\n"

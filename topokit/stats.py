@@ -33,9 +33,20 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _st
 
 from . import _checks
+
+
+class _ScipyStats:
+    """``scipy.stats``, imported at first use: 1-2 s that a warm notebook reading cached results skips."""
+
+    def __getattr__(self, name):
+        from scipy import stats
+
+        return getattr(stats, name)
+
+
+_st = _ScipyStats()
 
 __all__ = [
     "SpeedUp",
