@@ -495,6 +495,7 @@ def test_a_read_only_cache_is_read_but_not_written(c, monkeypatch, real, tmp_pat
         assert ro.memo("a", {"i": 1}, lambda: pytest.fail("recomputed")) == [1]
         with pytest.raises(OSError, match=re.escape(str(c.directory)) + ".*read-only.*TOPOKIT_CACHE"):
             ro.memo("a", {"i": 2}, lambda: pytest.fail("computed although it cannot be stored"))
+        assert ro.memo("a", {"i": 2}, lambda: [2], required=False) == [2]  # an optional store: computed, unstored
         with pytest.raises(OSError, match="read-only"):
             ro.put("a", make_key({"i": 2}), [2])
         with pytest.raises(OSError, match="read-only"):

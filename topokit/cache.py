@@ -799,10 +799,13 @@ class Cache:
         finally:
             _discard(trash)
 
-    def memo(self, kind: str, config: Mapping, compute: Callable[[], Any], code: Iterable = ()):
+    def memo(self, kind: str, config: Mapping, compute: Callable[[], Any], code: Iterable = (), *,
+             required: bool = True):
         """``compute()`` once per (kind, config, code); later calls load the stored result.
 
-        On a miss in a read-only cache, ``OSError`` is raised before ``compute`` runs.
+        On a miss in a read-only cache, ``OSError`` is raised before ``compute`` runs. With
+        ``required=False`` the store is an optimisation only: such a miss computes and returns the
+        value unstored, and a store that fails (a full disk, a vanished folder) returns it too.
         """
         key = make_key(config, code)
         value = self.get(kind, key, config=config)
@@ -810,8 +813,14 @@ class Cache:
             self.stats.hits += 1
             return value
         self.stats.misses += 1
-        self.require_writable(kind)
-        return self.put(kind, key, compute(), config=config)
+        if required:
+            self.require_writable(kind)
+            return self.put(kind, key, compute(), config=config)
+        value = compute()
+        try:
+            return self.put(kind, key, value, config=config)
+        except OSError:
+            return value
 
     # ------------------------------------------------------------------ housekeeping
     def _kind_dirs(self, kind: Optional[str], skipped: Optional[list] = None) -> list[Path]:

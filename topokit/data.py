@@ -1096,29 +1096,22 @@ def _cached_images(dataset: str, sources: Sequence[dict], options: dict, read: C
     the images (split, seed, classes, counts, size) and the source of the reading code, so a changed
     file, option or reader is read afresh, never served stale. Without a usable cache folder (none
     can be made, or it is read-only and misses) the images are read as before; a failed store is
-    not an error either.
+    not an error either (``Cache.memo(..., required=False)``).
     """
-    from .cache import MISSING, Cache, make_key
+    from .cache import Cache
 
-    config = {"dataset": dataset, "sources": list(sources), **options}
     try:
         cache = Cache()
     except (OSError, ValueError):  # no usable cache folder (NotACacheError is both)
         return read()
-    key = make_key(config, code)
-    value = cache.get("data-images", key, config=config)
-    if value is not MISSING:
-        cache.stats.hits += 1
-        return value["images"], value["labels"]
-    cache.stats.misses += 1
-    images, labels = read()
-    if cache.writable:
-        try:
-            cache.put("data-images", key, {"images": np.ascontiguousarray(images), "labels": np.asarray(labels)},
-                      config=config)
-        except OSError:
-            pass  # a full disk or a vanished folder: the images just read are still right
-    return images, labels
+
+    def compute() -> dict:
+        images, labels = read()
+        return {"images": np.ascontiguousarray(images), "labels": np.asarray(labels)}
+
+    value = cache.memo("data-images", {"dataset": dataset, "sources": list(sources), **options}, compute, code,
+                       required=False)
+    return value["images"], value["labels"]
 
 
 # ---------------------------------------------------------------------------------------------

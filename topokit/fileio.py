@@ -193,6 +193,21 @@ def file_digest(path: Path | str, algorithm: str = "sha256", chunk: int = 1 << 2
     return h.hexdigest()
 
 
+def frame_digest(*tables) -> str:
+    """A short hash (16 hex digits) of DataFrames' columns, index and values, in order: a cache key
+    for a table derived from them (object columns are hashed as their strings)."""
+    import pandas as pd
+
+    h = hashlib.sha256()
+    for t in tables:
+        if not isinstance(t, pd.DataFrame):
+            raise InvalidParameterError(f"frame_digest takes DataFrames, got {type(t).__name__}")
+        h.update(repr(list(t.columns)).encode())
+        h.update(pd.util.hash_pandas_object(t.astype({c: str for c in t.columns if t[c].dtype == object}),
+                                            index=True).to_numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def array_digest(*arrays) -> str:
     """sha256 hex digest of arrays' dtypes, shapes and contents: a cache key for computed-on data.
 

@@ -426,17 +426,14 @@ def tuned_sweep(lr_factors: Mapping[str, float], datasets, seeds, **sweep_kw) ->
 
 def digest(*tables: pd.DataFrame) -> str:
     """A short hash of the content of tables of runs (columns, index and values), for keying a
-    derived table in the cache (kind ``"activation-study"``) so that a warm rerun reads it."""
-    import hashlib
+    derived table in the cache (kind ``"activation-study"``) so that a warm rerun reads it
+    (:func:`topokit.fileio.frame_digest`)."""
+    from ..fileio import frame_digest
 
-    h = hashlib.sha256()
     for t in tables:
         if not isinstance(t, pd.DataFrame):
             raise _checks.InvalidParameterError(f"digest takes DataFrames, got {type(t).__name__}")
-        h.update(repr(list(t.columns)).encode())
-        h.update(pd.util.hash_pandas_object(t.astype({c: str for c in t.columns if t[c].dtype == object}),
-                                            index=True).to_numpy().tobytes())
-    return h.hexdigest()[:16]
+    return frame_digest(*tables)
 
 
 def cached(what: str, tables: Sequence[pd.DataFrame], compute, *, cache_dir=None, **params):

@@ -51,7 +51,6 @@ option (:func:`engine_for`). The engine is part of every run's cache key.
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 import math
 import time
@@ -592,8 +591,9 @@ _SUMMARY_COLUMNS = ["family", "rung", "betti", "activation", "seed", "epochs_to_
 
 def _runs_digest(runs: pd.DataFrame) -> str:
     """A hash of the values :func:`summarize` reads from ``runs`` (their order included)."""
-    text = runs[_SUMMARY_COLUMNS].to_json(orient="split", index=False, double_precision=15)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    from ..fileio import frame_digest
+
+    return frame_digest(runs[_SUMMARY_COLUMNS].reset_index(drop=True))
 
 
 def _summary_rows(runs: pd.DataFrame, candidate: str, baselines: list, n_trials, n_boot: int) -> list[dict]:

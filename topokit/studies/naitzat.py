@@ -383,10 +383,9 @@ def _spec_list(k_values, hops_values, last_layers, reference) -> tuple[dict, lis
 
 
 def _frame_digest(table: pd.DataFrame) -> str:
-    from ..fileio import array_digest
+    from ..fileio import frame_digest
 
-    return array_digest(pd.util.hash_pandas_object(table.reset_index(drop=True), index=False).to_numpy()) + \
-        ",".join(map(str, table.columns))
+    return frame_digest(table.reset_index(drop=True))
 
 
 def specifications(activations: Sequence[str], dataset, seeds: Sequence[int], *, k_values=SPEC_K,
