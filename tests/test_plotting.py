@@ -389,6 +389,25 @@ def test_point_clouds_3d_and_2d(tiny_nets):
     assert [s.label for s in fig.layout.sliders[0].steps] == ["layer 0", "layer 3"]
 
 
+def test_exact_pca_matches_scikit_learn_and_the_wide_path_still_projects():
+    """The hand-written exact PCA gives scikit-learn's full-solver projection, signs and variance share."""
+    from sklearn.decomposition import PCA
+
+    from topokit.plotting.datasets import _exact_pca
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(400, 15)) @ rng.normal(size=(15, 15)) + 5.0
+    ref = PCA(3, svd_solver="full")
+    expected = ref.fit_transform(a)
+    got, kept = _exact_pca(a, 3)
+    assert np.allclose(got, expected, atol=1e-8)
+    assert kept == pytest.approx(float(ref.explained_variance_ratio_.sum()))
+    assert _exact_pca(np.ones((10, 4)), 3)[1] == 1.0  # a constant layer keeps "all" of no variance
+    wide = [rng.normal(size=(300, 600)), rng.normal(size=(300, 2))]  # above _EXACT_PCA_DIMS: randomized PCA
+    fig = plotting.plot_point_clouds(wide, rng.integers(0, 2, 300))
+    assert "PCA 3 of 600 dims" in fig.frames[0].layout.title.text and len(fig.frames[0].data[0].x) > 0
+
+
 def test_point_clouds_validate(tiny_nets):
     hom, nets = tiny_nets
     outs = topology.layer_outputs(nets["relu"], hom.X)
@@ -442,3 +461,30 @@ def test_betti_grid_marks_right_answers():
         plotting.plot_betti_grid(df.drop(columns="betti"))
     with pytest.raises(ValueError, match="map each value"):
         plotting.plot_betti_grid(df, truth=(1, 9))
+
+
+def test_save_figure_shows_the_saved_png_once_and_closes_the_figure(tmp_path, monkeypatch):
+    """In a notebook the figure is displayed from the bytes written to its PNG, not drawn again."""
+    import IPython.display
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+    fig, ax = plt.subplots(figsize=(4, 3), dpi=100)
+    ax.plot([0, 1], [1, 0])
+    (png,) = plotting.save_figure(fig, "shown", formats=["png"], directory=tmp_path, show=True)
+    assert len(shown) == 1 and shown[0].data == png.read_bytes()
+    width = int.from_bytes(png.read_bytes()[16:20], "big")
+    assert shown[0].width == round(width * 100 / 150)  # the inline backend's size: figure dpi, not the file's
+    assert not plt.fignum_exists(fig.number)  # closed: the cell's end does not draw it a second time
+
+    fig2, ax2 = plt.subplots()
+    ax2.plot([0, 1])
+    plotting.save_figure(fig2, "kept", formats=["png", "pdf"], directory=tmp_path, show=False)
+    plotting.save_figure(fig2, "pdf_only", formats=["pdf"], directory=tmp_path, show=True)  # no PNG: nothing shown
+    assert len(shown) == 1 and plt.fignum_exists(fig2.number)
+    # outside a Jupyter kernel with the inline backend, the default shows nothing and closes nothing
+    plotting.save_figure(fig2, "script", formats=["png"], directory=tmp_path)
+    assert len(shown) == 1 and plt.fignum_exists(fig2.number)
+    with pytest.raises(ValueError, match="show"):
+        plotting.save_figure(fig2, "bad", directory=tmp_path, show="yes")
+    plt.close(fig2)
