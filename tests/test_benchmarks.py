@@ -32,3 +32,23 @@ def test_run_all_writes_figures_machine_and_failures(tmp_path):
                     "--only", "good"], capture_output=True, text=True, check=True)
     again = json.loads(out.read_text())["benchmarks"]
     assert again["bad"] == bad and again["good"]["figures"] == {"ratio": 12.5, "quick": False}
+
+
+def test_ladder_probe_records_every_rung_with_its_verdict(tmp_path):
+    """The mid-ladder probe writes one record per rung (verdict, shares, recipes) and refuses a bad rung."""
+    out = tmp_path / "probe.json"
+    cmd = [sys.executable, str(BENCH / "ladder_probe.py"), "--json", str(out), "--cache", str(tmp_path / "cache"),
+           "--per-cell", "40", "--trials", "1", "--epochs", "2", "--seeds", "2", "--figure", str(tmp_path / "ladder.png"),
+           "--rungs", "checkerboard:2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    record = json.loads(out.read_text())
+    (rung,) = record["rungs"]
+    assert rung["family"] == "checkerboard" and rung["value"] == 2 and rung["points"] == 2 * 40 * 2
+    assert set(rung["share_converged"]) == set(rung["best_recipes"]) and len(rung["share_converged"]) == 5
+    assert rung["verdict"]["verdict"].startswith(("not testable", "mixed", "reproduced", "not reproduced"))
+    assert record["budget"]["n_trials"] == 1 and record["machine"]["cpus"] >= 1
+    assert rung["epochs_run"] >= 1 and rung["training_cpu_s"] > 0
+    assert (tmp_path / "ladder.png").stat().st_size > 10_000  # the share / speed-up figure of the rungs run
+    bad = subprocess.run(cmd[:-1] + ["checkerboard"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "FAMILY:VALUE" in bad.stderr

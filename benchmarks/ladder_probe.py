@@ -1,0 +1,107 @@
+"""The Betti ladder above the default mode's lowest rungs, on a budget one core can afford in hours.
+
+The default mode runs each family's lowest rung (Betti 4-10) and the full ladder would take weeks
+on 2 cores (notebook 07's cost table). This probe climbs the two large-Betti families of the
+selection sets' kind (D-I-grid and checkerboard) to Betti 50 with the ladder's own code
+(:func:`topokit.studies.ladder.ladder`: the same Optuna search for every activation, evaluation on
+unseen seeds, censored runs kept), at a stated, smaller budget:
+
+- training points: ``--per-cell`` points per cell per class (default 100; the ladder's floor is 40),
+  instead of each family's homology-dense count (600 per disk on D-I-grid);
+- ``--trials`` search trials (TPE's first 10 trials are its seeded random draws, so up to 10 this is
+  one shared random search: every activation keeps its best of the same candidates), each on one
+  selection seed, at most ``--epochs`` epochs, target 99% training accuracy;
+- 5 evaluation seeds per activation.
+
+It writes one JSON record (every rung's verdict, the share converged per activation, the best recipe
+per activation and the CPU time) to ``--json`` after each rung, so an interrupted probe keeps what it
+measured; rerunning it resumes from the cache.
+
+Usage::
+
+    python benchmarks/ladder_probe.py --json build/ladder_probe.json [--cache DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import _bench
+
+RUNGS = (("checkerboard", 6), ("D-I-grid", 5), ("checkerboard", 8), ("D-I-grid", 7), ("checkerboard", 10))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--json", required=True, help="where to write the record (rewritten after each rung)")
+    ap.add_argument("--cache", help="cache folder (default: TOPOKIT_CACHE or the user cache)")
+    ap.add_argument("--per-cell", type=int, default=100)
+    ap.add_argument("--trials", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=300)
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--figure", help="also draw the ladder figure of all these rungs to this PNG path")
+    ap.add_argument("--rungs", nargs="+", metavar="FAMILY:VALUE", default=[f"{f}:{v}" for f, v in RUNGS],
+                    help="the rungs, lowest first (default: %(default)s)")
+    args = ap.parse_args(argv)
+    rung_list = []
+    for text in args.rungs:
+        fam, _, value = text.rpartition(":")
+        if not fam or not value.isdigit():
+            ap.error(f"--rungs takes FAMILY:VALUE such as checkerboard:6, not {text!r}")
+        rung_list.append((fam, int(value)))
+    if args.cache:
+        os.environ["TOPOKIT_CACHE"] = args.cache
+    from topokit.studies import ladder as L
+
+    budget = dict(seeds=tuple(range(args.seeds)), n_trials=args.trials, max_epochs=args.epochs,
+                  selection_seeds=(1000,), target=0.99, device="cpu", n_jobs=1, progress=True)
+    record = {"machine": _bench.machine(), "budget": {**{k: v for k, v in budget.items() if k != "progress"},
+                                                      "points_per_cell_per_class": args.per_cell},
+              "rungs": []}
+    every = []
+    for fam, value in rung_list:
+        cells = L._cells(fam, value)
+        rung = L.rungs([fam], values={fam: (value,)}, n=2 * args.per_cell * cells)[0]
+        t0, c0 = time.perf_counter(), time.process_time()
+        runs, trials = L.ladder([rung], **budget)
+        every.append(runs)
+        summary = L.summarize(runs, n_trials=args.trials)
+        verdicts = L.rung_verdicts(summary)
+        best = runs.groupby("activation").first()[[c for c in runs if c.startswith("best_") and c != "best_accuracy"]]
+        record["rungs"].append({
+            "family": fam, "value": value, "betti": rung.betti, "points": 2 * args.per_cell * cells,
+            "wall_s": round(time.perf_counter() - t0, 1), "cpu_s": round(time.process_time() - c0, 1),
+            # the training's own CPU time, as recorded with each run in the cache (also on a warm rerun)
+            "training_cpu_s": round(float(runs.cpu_seconds.sum() + trials.cpu_seconds.sum()), 1),
+            "epochs_run": int(runs.epochs_run.sum() + trials.epochs_run.sum()),
+            "verdict": verdicts.iloc[0].to_dict(),
+            "share_converged": runs.groupby("activation").converged.mean().round(3).to_dict(),
+            "trials_converged": trials.groupby("activation").converged.sum().astype(int).to_dict(),
+            "best_train_accuracy": runs.groupby("activation").best_accuracy.max().round(4).to_dict(),
+            "summary": summary.round(3).to_dict("records"),
+            "best_recipes": {a: {k[5:]: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+                             for a, row in best.iterrows()},
+        })
+        _bench.write_json(args.json, record)
+        print(rung.label, rung.betti, record["rungs"][-1]["share_converged"], verdicts.iloc[0]["verdict"], flush=True)
+    if args.figure:
+        from pathlib import Path
+
+        import pandas as pd
+
+        from topokit import plotting
+
+        runs = pd.concat(every, ignore_index=True)
+        plotting.set_style()
+        fig = L.plot_ladder(L.summarize(runs, n_trials=args.trials), L.shares(runs))
+        fig.suptitle(f"Betti ladder probe: {args.trials} trials x {args.epochs} epochs per activation, "
+                     f"{args.seeds} evaluation seeds, {args.per_cell} points per cell and class", fontsize=9)
+        fig.tight_layout()
+        target = Path(args.figure)
+        plotting.save_figure(fig, target.stem, formats=["png"], directory=target.parent, show=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
