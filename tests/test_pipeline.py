@@ -3,6 +3,7 @@ import hashlib
 import http.server
 import threading
 from functools import partial
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -146,6 +147,43 @@ def test_failed_notebook_keeps_the_last_good_figures(tmp_path, monkeypatch, capf
     assert [p.name for p in figures.iterdir()] == ["tiny.png"]  # no staging folder left
     runs = (tmp_path / "build" / "runs.json").read_text()
     assert '"01_fig.ipynb"' in runs and '"mode": "default"' in runs
+
+
+def test_each_kernel_starts_ahead_with_its_own_notebook_environment_and_none_is_left(tmp_path, monkeypatch):
+    """The next notebook's kernel boots while the current one runs, with that notebook's own staging
+    folder, working directory and mode; after the run, and after a failure, no kernel is left alive."""
+    monkeypatch.setenv("TOPOKIT_FIGURES", str(tmp_path / "figures"))
+    books = tmp_path / "nbs"
+    report = ("import os, time\nprint(os.environ['TOPOKIT_FIGURES'], os.getcwd(), os.getpid(), "
+              "os.environ['TOPOKIT_QUICK'], sep='|')")
+    for name in ("01_a.ipynb", "02_b.ipynb", "03_c.ipynb"):
+        _notebook(books, name, [report])
+    started = []
+    real = pipeline._Kernel.__init__
+
+    def spy(self, path, kernel_env, kernel_name="python3"):
+        real(self, path, kernel_env, kernel_name)
+        started.append((path.name, self))
+
+    monkeypatch.setattr(pipeline._Kernel, "__init__", spy)
+    runs = pipeline.reproduce(quick=True, notebooks_dir=books, build_dir=tmp_path / "build", progress=False)
+    assert [name for name, _ in started] == ["01_a.ipynb", "02_b.ipynb", "03_c.ipynb"]
+    seen = []
+    for run in runs:
+        staging, cwd, pid, quick = nbformat.read(run.executed, as_version=4).cells[2].outputs[0]["text"].strip().split("|")
+        assert f".staging-{run.notebook.stem}-" in staging and Path(cwd) == books.resolve() and quick == "1"
+        seen.append(int(pid))
+    assert len(set(seen)) == 3  # one kernel per notebook
+    assert all(not k.km.has_kernel or not k.km.is_alive() for _, k in started)  # all shut down on return
+    assert not list((tmp_path / "figures").glob(".staging-*"))
+
+    started.clear()  # a failure in the first notebook: the kernel started for the second is stopped too
+    _notebook(books, "01_a.ipynb", ["raise RuntimeError('first breaks')"])
+    with pytest.raises(pipeline.NotebookExecutionError, match="first breaks"):
+        pipeline.reproduce(quick=True, notebooks_dir=books, build_dir=tmp_path / "build", progress=False)
+    assert [name for name, _ in started] == ["01_a.ipynb", "02_b.ipynb"]
+    assert all(not k.km.has_kernel or not k.km.is_alive() for _, k in started)
+    assert not list((tmp_path / "figures").glob(".staging-*"))
 
 
 def test_quick_and_full_exclude_each_other(tmp_path):
