@@ -87,7 +87,9 @@ MODE_LINE = re.compile(r"^topokit mode: (\S+)\s*$")
 #: this limit runs at the wrong size (or the cache is cold on a slow machine: raise the limit).
 CELL_LIMIT = 300.0
 #: A ``save_figure(fig, "name")`` / ``save_figure(fig, f"name_{x}")`` call at the start of a line.
-SAVE_CALL = re.compile(r"^(?:\w+\s*=\s*)?(?:[\w.]+\.)?save_figure\([^,]+,\s*(f?)([\"'])(.+?)\2", re.MULTILINE)
+#: A top-level ``save_figure(fig, "name")`` or ``draw("name", plot, ...)`` call: the figure it promises.
+SAVE_CALL = re.compile(r"^(?:\w+\s*=\s*)?(?:[\w.]+\.)?(?:save_figure\([^,]+,|draw\()\s*(f?)([\"'])(.+?)\2",
+                       re.MULTILINE)
 
 # JupyterLab user settings written into the temporary settings folder: never autosave (the
 # notebook under test is never written), render every cell (no windowing, so that every figure
@@ -543,7 +545,7 @@ def _snapshot(folder: Optional[Path]) -> dict[Path, tuple]:
 
 
 def _promised_names(code: Sequence[dict]) -> list[tuple[dict, str, "re.Pattern"]]:
-    """(cell, name, pattern) for each ``save_figure(fig, "name")`` at the top level of a cell
+    """(cell, name, pattern) for each ``save_figure(fig, "name")`` or ``draw("name", ...)`` at the top level of a cell
     (an f-string name matches whatever its fields hold)."""
     out = []
     for cell in code:

@@ -217,9 +217,10 @@ def test_mode_line_checks(tmp_path):
 def test_promised_figure_names_are_read_from_top_level_calls():
     code = [{"index": 2,
              "source": 'plotting.save_figure(fig, "02_a")\nfor n in x:\n    plotting.save_figure(f, f"in_{n}")'},
-            {"index": 3, "source": 'paths = plotting.save_figure(fig, f"04_{name}_curves", formats=["png"])'}]
+            {"index": 3, "source": 'paths = plotting.save_figure(fig, f"04_{name}_curves", formats=["png"])'},
+            {"index": 4, "source": 'plotting.draw("05_verdicts", plotting.plot_verdicts, claims)'}]
     found = [(name, p.pattern) for _, name, p in run_e2e._promised_names(code)]
-    assert [n for n, _ in found] == ["02_a", "04_{name}_curves"]  # the indented call is left out
+    assert [n for n, _ in found] == ["02_a", "04_{name}_curves", "05_verdicts"]  # the indented call is left out
     assert run_e2e._promised_names(code)[1][2].fullmatch("04_cifar10_curves")
 
 

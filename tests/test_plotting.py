@@ -488,3 +488,75 @@ def test_save_figure_shows_the_saved_png_once_and_closes_the_figure(tmp_path, mo
     with pytest.raises(ValueError, match="show"):
         plotting.save_figure(fig2, "bad", directory=tmp_path, show="yes")
     plt.close(fig2)
+
+
+# ----------------------------------------------------------------------------- figures drawn once
+
+
+def test_draw_draws_once_and_rewrites_the_same_files_from_the_cache(tmp_path, monkeypatch):
+    """A second draw with the same inputs calls no plot function and writes byte-identical files;
+    another argument, another format or another rc setting draws again."""
+    monkeypatch.setenv("TOPOKIT_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    def lines(table, title="t"):
+        calls.append(title)
+        fig, ax = plt.subplots(figsize=(3, 2))
+        ax.plot(table["x"], table["y"])
+        ax.set_title(title)
+        return fig
+
+    table = pd.DataFrame({"x": [0, 1, 2], "y": [1.0, 0.5, 0.25]})
+    out = tmp_path / "figs"
+    first = plotting.draw("lines", lines, table, title="a", formats=["png", "pdf"], directory=out, show=False)
+    assert [p.name for p in first] == ["lines.png", "lines.pdf"] and calls == ["a"]
+    png = first[0].read_bytes()
+    first[0].unlink()
+    again = plotting.draw("lines", lines, table.copy(), title="a", formats=["png", "pdf"], directory=out, show=False)
+    assert again == first and calls == ["a"] and first[0].read_bytes() == png  # from the cache, the same bytes
+    assert not plt.get_fignums()  # nothing left open
+    plotting.draw("lines", lines, table.assign(y=[1.0, 0.5, 0.3]), title="a", formats=["png"], directory=out,
+                  show=False)
+    plotting.draw("lines", lines, table, title="b", formats=["png"], directory=out, show=False)
+    with matplotlib.rc_context({"lines.linewidth": 3.0}):
+        plotting.draw("lines", lines, table, title="b", formats=["png"], directory=out, show=False)
+    assert calls == ["a", "a", "b", "b"]
+
+
+def test_draw_shows_the_png_on_a_hit_and_refuses_what_it_cannot_key(tmp_path, monkeypatch):
+    import IPython.display
+
+    monkeypatch.setenv("TOPOKIT_CACHE", str(tmp_path / "cache"))
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+
+    def dot(values):
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.plot(values, "o")
+        return fig
+
+    (a,) = plotting.draw("dot", dot, np.arange(3.0), formats=["png"], directory=tmp_path, show=True)
+    (b,) = plotting.draw("dot", dot, np.arange(3.0), formats=["png"], directory=tmp_path, show=True)
+    assert len(shown) == 2 and shown[0].data == shown[1].data == a.read_bytes()
+    with pytest.raises(TypeError, match="argument 0.*object"):
+        plotting.draw("dot", dot, [object()], directory=tmp_path, show=False)
+    with pytest.raises(ValueError, match="plot must be a function"):
+        plotting.draw("dot", "not a function", directory=tmp_path, show=False)
+    # a plotly figure is saved as it is, every time (not cached)
+    calls = []
+
+    def bars():
+        calls.append(1)
+        return go.Figure(go.Bar(x=[0, 1], y=[1, 2]))
+
+    for _ in range(2):
+        (page,) = plotting.draw("bars", bars, directory=tmp_path, show=False)
+    assert page.suffix == ".html" and len(calls) == 2
+
+
+def test_content_digest_follows_content_not_identity():
+    d = pd.DataFrame({"a": [1, 2]})
+    assert plotting.content_digest(d, {"k": np.arange(2)}) == plotting.content_digest(d.copy(), {"k": np.arange(2)})
+    assert plotting.content_digest(d) != plotting.content_digest(d.assign(a=[1, 3]))
+    assert plotting.content_digest([1, 2]) != plotting.content_digest((1, 2))
+    assert plotting.content_digest(np.arange(2)) != plotting.content_digest(np.arange(2.0))

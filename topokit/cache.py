@@ -99,6 +99,8 @@ KINDS: dict[str, str] = {
     "claim": "a notebook's measured outcome of one claim of the paper (topokit.report)",
     "claim-part": "a part of a claim's report section: its robustness or its Betti ladder (topokit.report)",
     "data-images": "decoded images of a data set (topokit.data), keyed by the source files' path, size and mtime",
+    "figure": "the files of a figure drawn by topokit.plotting.draw (PNG, PDF), keyed by the plot function's code, "
+              "its arguments' content, the formats and matplotlib's settings",
     "ladder-derived": "the Betti ladder's summary rows (speed-ups with bootstrap intervals) and rung sizes, keyed by "
                       "a digest of its runs (topokit.studies.ladder)",
     "ladder-run": "one evaluation run of a tuned recipe on a rung of the Betti ladder (topokit.studies.ladder)",

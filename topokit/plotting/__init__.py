@@ -6,7 +6,9 @@ One style everywhere: :func:`set_style` sets a small matplotlib rc; colours are 
 readers); classes are told apart by line style (:data:`CLASS_LINESTYLES`) where colour encodes
 something else. Static figures are matplotlib, interactive ones (a slider over layers) plotly.
 
-Every figure is written with :func:`save_figure`, atomically, into :func:`figures_dir`:
+Every figure is written with :func:`save_figure`, atomically, into :func:`figures_dir`, or with
+:func:`draw`, which does the same and on a rerun with the same inputs writes the cached files
+without drawing again:
 ``figures/`` (or ``$TOPOKIT_FIGURES``), and its ``quick/`` subfolder in quick mode so that a
 quick CI run never overwrites a full run's figures.
 
@@ -25,5 +27,6 @@ from .betti import plot_betti_by_layer, plot_betti_by_epoch, plot_betti_curves, 
 from .activations import plot_activation_family, plot_selection_tradeoff, plot_km_curves, plot_speedup_forest, plot_rank_scatter, family_explorer  # noqa: F401
 from .pruning import PRUNING_COLORS, plot_filter_scores, plot_pruning_curves, plot_pruning_sizes  # noqa: F401
 from .report import VERDICT_COLORS, plot_robustness, plot_verdicts  # noqa: F401
+from ._cached import draw, content_digest  # noqa: F401
 
-__all__ = ["CLASS_COLORS", "CLASS_LINESTYLES", "ACTIVATION_COLORS", "DIM_COLORS", "RUN_COLORS", "STYLE", "figures_dir", "save_figure", "set_style", "plot_dataset", "plot_training_curves", "plot_diagrams_interactive", "plot_diagrams_grid", "plot_betti_by_layer", "plot_point_clouds", "plot_betti_by_epoch", "plot_betti_curves", "plot_betti_grid", "VERDICT_COLORS", "plot_verdicts", "plot_robustness", "PRUNING_COLORS", "plot_filter_scores", "plot_pruning_curves", "plot_pruning_sizes", "plot_activation_family", "plot_selection_tradeoff", "plot_km_curves", "plot_speedup_forest", "plot_rank_scatter", "family_explorer", "PROJECT_FIGURES", "PLOTLYJS"]
+__all__ = ["CLASS_COLORS", "CLASS_LINESTYLES", "ACTIVATION_COLORS", "DIM_COLORS", "RUN_COLORS", "STYLE", "figures_dir", "save_figure", "set_style", "plot_dataset", "plot_training_curves", "plot_diagrams_interactive", "plot_diagrams_grid", "plot_betti_by_layer", "plot_point_clouds", "plot_betti_by_epoch", "plot_betti_curves", "plot_betti_grid", "VERDICT_COLORS", "plot_verdicts", "plot_robustness", "PRUNING_COLORS", "plot_filter_scores", "plot_pruning_curves", "plot_pruning_sizes", "plot_activation_family", "plot_selection_tradeoff", "plot_km_curves", "plot_speedup_forest", "plot_rank_scatter", "family_explorer", "PROJECT_FIGURES", "PLOTLYJS", "draw", "content_digest"]

@@ -137,13 +137,19 @@ def _inline_kernel() -> bool:
     return "inline" in str(matplotlib.get_backend()).lower()
 
 
-def _show_png(fig, png: bytes) -> None:
-    """Display ``png`` (the figure as saved) at the size the inline backend would, and close ``fig``."""
-    import matplotlib.pyplot as plt
+def _display_png(png: bytes, dpi: float) -> None:
+    """Display a PNG saved at :data:`_SAVE_DPI` at the size the inline backend shows a figure of ``dpi``."""
     from IPython.display import Image, display
 
     width = int.from_bytes(png[16:20], "big")  # the PNG header's IHDR width, in pixels
-    display(Image(data=png, format="png", width=max(1, round(width * fig.get_dpi() / _SAVE_DPI))))
+    display(Image(data=png, format="png", width=max(1, round(width * float(dpi) / _SAVE_DPI))))
+
+
+def _show_png(fig, png: bytes) -> None:
+    """Display ``png`` (the figure as saved) at the size the inline backend would, and close ``fig``."""
+    import matplotlib.pyplot as plt
+
+    _display_png(png, fig.get_dpi())
     plt.close(fig)
 
 
@@ -199,22 +205,9 @@ def save_figure(fig, name: str, formats: Optional[Sequence[str]] = None, directo
         A bad name, an unknown figure type or a format that this kind of figure cannot be saved as.
     """
     kind = _kind(fig)
-    name = _check_name(name)
     show = _inline_kernel() if show is None else _checks.boolean(show, "show")
-    if formats is None:
-        formats = ("png",) if kind == "matplotlib" and quick_mode() else _DEFAULT_FORMATS[kind]
-    if isinstance(formats, str):
-        formats = [formats]
-    formats = [str(f).lower().lstrip(".") for f in formats]
-    if not formats:
-        raise ValueError("formats is empty; pass e.g. ['png'] or leave it out for the defaults")
-    bad = [f for f in formats if f not in _SAVE_FORMATS[kind]]
-    if bad:
-        raise ValueError(f"a {kind} figure cannot be saved as {bad}; choose from {list(_SAVE_FORMATS[kind])}")
-    folder = Path(directory) if directory is not None else figures_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-
-    finals = [folder / f"{name}.{fmt}" for fmt in dict.fromkeys(formats)]
+    finals = _targets(kind, name, formats, directory)
+    folder = finals[0].parent
     if kind == "plotly":
         _write_plotlyjs(folder)
     png = None
@@ -233,6 +226,31 @@ def save_figure(fig, name: str, formats: Optional[Sequence[str]] = None, directo
     if png is not None:
         _show_png(fig, png)
     return finals
+
+
+def _targets(kind: str, name, formats, directory) -> list[Path]:
+    """The files a figure of ``kind`` is saved as (checked name and formats; the folder created)."""
+    name = _check_name(name)
+    if formats is None:
+        formats = ("png",) if kind == "matplotlib" and quick_mode() else _DEFAULT_FORMATS[kind]
+    if isinstance(formats, str):
+        formats = [formats]
+    formats = [str(f).lower().lstrip(".") for f in formats]
+    if not formats:
+        raise ValueError("formats is empty; pass e.g. ['png'] or leave it out for the defaults")
+    bad = [f for f in formats if f not in _SAVE_FORMATS[kind]]
+    if bad:
+        raise ValueError(f"a {kind} figure cannot be saved as {bad}; choose from {list(_SAVE_FORMATS[kind])}")
+    folder = Path(directory) if directory is not None else figures_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    return [folder / f"{name}.{fmt}" for fmt in dict.fromkeys(formats)]
+
+
+def _write_all(payloads: dict) -> None:
+    """Write ``{path: bytes}`` atomically: all files or none (a failure replaces nothing)."""
+    with contextlib.ExitStack() as stack:
+        for final, data in payloads.items():
+            Path(stack.enter_context(atomic_path(final))).write_bytes(data)
 
 
 #: The file name of the one copy of plotly.js that interactive figures in a folder share.
