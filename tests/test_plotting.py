@@ -521,6 +521,9 @@ def test_draw_draws_once_and_rewrites_the_same_files_from_the_cache(tmp_path, mo
     with matplotlib.rc_context({"lines.linewidth": 3.0}):
         plotting.draw("lines", lines, table, title="b", formats=["png"], directory=out, show=False)
     assert calls == ["a", "a", "b", "b"]
+    with matplotlib.rc_context({"interactive": not matplotlib.rcParams["interactive"]}):  # not in the files
+        plotting.draw("lines", lines, table, title="b", formats=["png"], directory=out, show=False)
+    assert calls == ["a", "a", "b", "b"]
 
 
 def test_draw_shows_the_png_on_a_hit_and_refuses_what_it_cannot_key(tmp_path, monkeypatch):

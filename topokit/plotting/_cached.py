@@ -77,10 +77,15 @@ def content_digest(*values) -> str:
     return h.hexdigest()[:32]
 
 
+#: rc settings that do not change a saved file (the interactive backend, key bindings, GUI toolkits).
+_RC_IGNORED = ("backend", "interactive", "toolbar", "keymap.", "webagg.", "macosx.", "tk.", "savefig.directory")
+
+
 def _rc_digest() -> str:
     import matplotlib as mpl
 
-    return hashlib.sha256(repr(sorted((k, repr(v)) for k, v in mpl.rcParams.items())).encode()).hexdigest()[:16]
+    items = sorted((k, repr(v)) for k, v in mpl.rcParams.items() if not k.startswith(_RC_IGNORED))
+    return hashlib.sha256(repr(items).encode()).hexdigest()[:16]
 
 
 def _render(fig, finals: Sequence[Path]) -> dict:
