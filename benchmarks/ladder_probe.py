@@ -32,6 +32,24 @@ import _bench
 RUNGS = (("checkerboard", 6), ("D-I-grid", 5), ("checkerboard", 8), ("D-I-grid", 7), ("checkerboard", 10))
 
 
+def _same_recipe(L, rung, runs, best, budget, n_trials) -> list:
+    """topo against each baseline whose search picked another recipe, the baseline trained with topo's
+    recipe on the same evaluation seeds: the activation's effect without the search's luck."""
+    recipe = {k[5:]: (v.item() if hasattr(v, "item") else v) for k, v in best.loc["topo"].items()}
+    out = []
+    for act, row in best.iterrows():
+        if act == "topo" or row.equals(best.loc["topo"]):
+            continue
+        base = L.evaluate(rung, act, recipe, budget["seeds"], max_epochs=budget["max_epochs"],
+                          target=budget["target"], device=budget["device"])
+        both = __import__("pandas").concat([runs[runs.activation == "topo"], base], ignore_index=True)
+        row_ = L.summarize(both, n_trials=n_trials).iloc[0]
+        out.append({"baseline": act, "ratio": round(float(row_.ratio), 3), "low": round(float(row_.low), 3),
+                    "high": round(float(row_.high), 3), "verdict": row_.verdict,
+                    "converged_baseline": float(row_.converged_baseline)})
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--json", required=True, help="where to write the record (rewritten after each rung)")
@@ -69,6 +87,7 @@ def main(argv=None) -> int:
         summary = L.summarize(runs, n_trials=args.trials)
         verdicts = L.rung_verdicts(summary)
         best = runs.groupby("activation").first()[[c for c in runs if c.startswith("best_") and c != "best_accuracy"]]
+        matched = _same_recipe(L, rung, runs, best, budget, args.trials)
         record["rungs"].append({
             "family": fam, "value": value, "betti": rung.betti, "points": 2 * args.per_cell * cells,
             "wall_s": round(time.perf_counter() - t0, 1), "cpu_s": round(time.process_time() - c0, 1),
@@ -82,6 +101,7 @@ def main(argv=None) -> int:
             "summary": summary.round(3).to_dict("records"),
             "best_recipes": {a: {k[5:]: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
                              for a, row in best.iterrows()},
+            "same_recipe": matched,
         })
         _bench.write_json(args.json, record)
         print(rung.label, rung.betti, record["rungs"][-1]["share_converged"], verdicts.iloc[0]["verdict"], flush=True)

@@ -48,7 +48,7 @@ def test_ladder_probe_records_every_rung_with_its_verdict(tmp_path):
     assert set(rung["share_converged"]) == set(rung["best_recipes"]) and len(rung["share_converged"]) == 5
     assert rung["verdict"]["verdict"].startswith(("not testable", "mixed", "reproduced", "not reproduced"))
     assert record["budget"]["n_trials"] == 1 and record["machine"]["cpus"] >= 1
-    assert rung["epochs_run"] >= 1 and rung["training_cpu_s"] > 0
+    assert rung["epochs_run"] >= 1 and rung["training_cpu_s"] > 0 and isinstance(rung["same_recipe"], list)
     assert (tmp_path / "ladder.png").stat().st_size > 10_000  # the share / speed-up figure of the rungs run
     bad = subprocess.run(cmd[:-1] + ["checkerboard"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "FAMILY:VALUE" in bad.stderr
