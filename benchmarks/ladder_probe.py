@@ -59,6 +59,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=300)
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--figure", help="also draw the ladder figure of all these rungs to this PNG path")
+    ap.add_argument("--no-same-recipe", action="store_true",
+                    help="skip the recipe-matched check (recorded as null: not run)")
     ap.add_argument("--rungs", nargs="+", metavar="FAMILY:VALUE", default=[f"{f}:{v}" for f, v in RUNGS],
                     help="the rungs, lowest first (default: %(default)s)")
     args = ap.parse_args(argv)
@@ -87,7 +89,7 @@ def main(argv=None) -> int:
         summary = L.summarize(runs, n_trials=args.trials)
         verdicts = L.rung_verdicts(summary)
         best = runs.groupby("activation").first()[[c for c in runs if c.startswith("best_") and c != "best_accuracy"]]
-        matched = _same_recipe(L, rung, runs, best, budget, args.trials)
+        matched = None if args.no_same_recipe else _same_recipe(L, rung, runs, best, budget, args.trials)
         record["rungs"].append({
             "family": fam, "value": value, "betti": rung.betti, "points": 2 * args.per_cell * cells,
             "wall_s": round(time.perf_counter() - t0, 1), "cpu_s": round(time.process_time() - c0, 1),
