@@ -35,6 +35,8 @@ RUNGS = (("checkerboard", 6), ("D-I-grid", 5), ("checkerboard", 8), ("D-I-grid",
 def _same_recipe(L, rung, runs, best, budget, n_trials) -> list:
     """topo against each baseline whose search picked another recipe, the baseline trained with topo's
     recipe on the same evaluation seeds: the activation's effect without the search's luck."""
+    import pandas as pd
+
     recipe = {k[5:]: (v.item() if hasattr(v, "item") else v) for k, v in best.loc["topo"].items()}
     out = []
     for act, row in best.iterrows():
@@ -42,7 +44,7 @@ def _same_recipe(L, rung, runs, best, budget, n_trials) -> list:
             continue
         base = L.evaluate(rung, act, recipe, budget["seeds"], max_epochs=budget["max_epochs"],
                           target=budget["target"], device=budget["device"])
-        both = __import__("pandas").concat([runs[runs.activation == "topo"], base], ignore_index=True)
+        both = pd.concat([runs[runs.activation == "topo"], base], ignore_index=True)
         row_ = L.summarize(both, n_trials=n_trials).iloc[0]
         out.append({"baseline": act, "ratio": round(float(row_.ratio), 3), "low": round(float(row_.low), 3),
                     "high": round(float(row_.high), 3), "verdict": row_.verdict,

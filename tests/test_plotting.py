@@ -563,3 +563,13 @@ def test_content_digest_follows_content_not_identity():
     assert plotting.content_digest(d) != plotting.content_digest(d.assign(a=[1, 3]))
     assert plotting.content_digest([1, 2]) != plotting.content_digest((1, 2))
     assert plotting.content_digest(np.arange(2)) != plotting.content_digest(np.arange(2.0))
+
+
+def test_draw_refuses_a_plot_defined_without_a_source_file(tmp_path, monkeypatch):
+    """A plot function whose module has no file (a notebook's __main__) cannot version the cache: say so first."""
+    monkeypatch.setenv("TOPOKIT_CACHE", str(tmp_path / "cache"))
+    ns = {"__name__": "no_such_file_module"}
+    exec("import matplotlib.pyplot as plt\ndef local_plot():\n    return plt.subplots()[0]\n", ns)
+    with pytest.raises(ValueError, match="not defined in an importable module.*save_figure"):
+        plotting.draw("local", ns["local_plot"], directory=tmp_path, show=False)
+    assert not plt.get_fignums()  # refused before drawing

@@ -210,22 +210,27 @@ def save_figure(fig, name: str, formats: Optional[Sequence[str]] = None, directo
     folder = finals[0].parent
     if kind == "plotly":
         _write_plotlyjs(folder)
-    png = None
-    with contextlib.ExitStack() as stack:  # all files or none: a failure replaces nothing
-        for final in finals:
-            tmp = str(stack.enter_context(atomic_path(final)))
-            if kind == "plotly":
-                fig.write_html(tmp, include_plotlyjs=PLOTLYJS, full_html=True)
-            elif show and final.suffix == ".png":  # drawn once, for the file and the display
-                buf = io.BytesIO()
-                fig.savefig(buf, format="png", dpi=_SAVE_DPI)
-                png = buf.getvalue()
-                Path(tmp).write_bytes(png)
-            else:
-                fig.savefig(tmp, format=final.suffix[1:], dpi=_SAVE_DPI)
-    if png is not None:
-        _show_png(fig, png)
+    if kind == "plotly":
+        with contextlib.ExitStack() as stack:  # all files or none: a failure replaces nothing
+            for final in finals:
+                fig.write_html(str(stack.enter_context(atomic_path(final))), include_plotlyjs=PLOTLYJS,
+                               full_html=True)
+        return finals
+    files = _render(fig, finals)  # each file drawn once, in memory: the PNG is also what a notebook shows
+    _write_all({f: files[f.suffix[1:]] for f in finals})
+    if show and "png" in files:
+        _show_png(fig, files["png"])
     return finals
+
+
+def _render(fig, finals: Sequence[Path]) -> dict:
+    """Each file's bytes, ``{format: bytes}``, drawn from the matplotlib figure ``fig``."""
+    out = {}
+    for final in finals:
+        buf = io.BytesIO()
+        fig.savefig(buf, format=final.suffix[1:], dpi=_SAVE_DPI)
+        out[final.suffix[1:]] = buf.getvalue()
+    return out
 
 
 def _targets(kind: str, name, formats, directory) -> list[Path]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -88,16 +87,6 @@ def _rc_digest() -> str:
     return hashlib.sha256(repr(items).encode()).hexdigest()[:16]
 
 
-def _render(fig, finals: Sequence[Path]) -> dict:
-    """Each file's bytes (``{suffix: uint8 array}``), drawn from ``fig``."""
-    out = {}
-    for final in finals:
-        buf = io.BytesIO()
-        fig.savefig(buf, format=final.suffix[1:], dpi=_base._SAVE_DPI)
-        out[final.suffix[1:]] = np.frombuffer(buf.getvalue(), dtype=np.uint8)
-    return out
-
-
 def draw(name: str, plot: Callable, *args, formats: Optional[Sequence[str]] = None, directory=None,
          show: Optional[bool] = None, **kwargs) -> list[Path]:
     """Save ``plot(*args, **kwargs)`` as :func:`save_figure` does, drawing it only when something changed.
@@ -143,10 +132,15 @@ def draw(name: str, plot: Callable, *args, formats: Optional[Sequence[str]] = No
     show = _base._inline_kernel() if show is None else _checks.boolean(show, "show")
     finals = _base._targets("matplotlib", name, formats, directory)
     module = sys.modules.get(getattr(plot, "__module__", ""), None)
+    if not getattr(module, "__file__", None):
+        raise _checks.InvalidParameterError(
+            f"plot {getattr(plot, '__qualname__', plot)!r} is not defined in an importable module, whose source would "
+            "version the cached files (a function defined in a notebook is not); call "
+            "save_figure(plot(...), name) for it instead")
     config = {"name": finals[0].stem, "plot": f"{getattr(plot, '__module__', '?')}.{getattr(plot, '__qualname__', '?')}",
               "arguments": content_digest(list(args), kwargs), "formats": [f.suffix[1:] for f in finals],
               "rc": _rc_digest(), "matplotlib": mpl.__version__, "dpi": _base._SAVE_DPI}
-    code = [m for m in (module, *_plotting_modules()) if m is not None]
+    code = [module, *_plotting_modules()]
     drawn = []
 
     def compute() -> dict:
@@ -156,7 +150,7 @@ def draw(name: str, plot: Callable, *args, formats: Optional[Sequence[str]] = No
             drawn.append(fig)
             raise _NotCached
         try:
-            return _render(fig, finals)
+            return {fmt: np.frombuffer(data, dtype=np.uint8) for fmt, data in _base._render(fig, finals).items()}
         finally:
             import matplotlib.pyplot as plt
 
