@@ -118,3 +118,25 @@ def test_filter_scores_are_computed_once(monkeypatch, tmp_path):
     assert calls == ["l1", "random", "random"]
     with pytest.raises(ValueError, match="method must be one of"):
         byom.filter_scores(net, "magnitude", "quick", cache_dir=tmp_path)
+
+
+def test_figures_of_the_notebook_from_small_tables():
+    """The notebook's three figures, drawn from tables of the shapes the study returns."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    history = pd.DataFrame({"epoch": [1, 2, 3], "train_accuracy": [0.6, 0.8, 0.9], "test_accuracy": [0.6, 0.7, 0.75]})
+    assert len(byom.plot_training(history).axes[0].lines) == 2
+    betti = pd.DataFrame([{"layer": layer, "layer_name": f"block{layer}", "label": label, "dim": dim,
+                           "betti": 1 + layer + dim, "omega": 0} for layer in range(3) for label in (0, 1) for dim in (0, 1)])
+    fig = byom.plot_block_betti(betti, ("cat", "truck"))
+    lines = fig.axes[0].lines
+    assert [ln.get_label() for ln in lines] == ["cat", "truck"] and list(lines[0].get_ydata()) == [3, 5, 7]  # b0 + b1
+    table = pd.DataFrame([{"method": m, "fraction": f, "seed": 0, "accuracy_pruned": 0.5, "accuracy": 0.8 - f / 10,
+                           "params": 100 * (1 - f), "macs": 1000 * (1 - f), "bytes": 400 * (1 - f),
+                           "latency_b1_ms": 2.0 * (1 - f / 2)} for m in ("betti (high)", "random") for f in (0.0, 0.25, 0.5)])
+    fig = byom.plot_pruning(table)
+    assert len(fig.axes) == 2 and len(fig.axes[1].lines) == 4  # params, MACs, bytes and latency, relative
+    plt.close("all")

@@ -93,6 +93,17 @@ def test_summarize_known_speedup_and_verdicts_per_rung_in_words():
     assert len(fig.axes) == 2
 
 
+def test_plot_search_draws_one_panel_per_rung_with_the_cap():
+    plan = ladder.rungs(["D-I-grid", "spirals"], values={"D-I-grid": (2,), "spirals": (1,)}, n=320)
+    trials = pd.DataFrame([{"family": r.family, "rung": r.value, "activation": a, "trial": t, "score": 10.0 * t + i}
+                           for r in plan for i, a in enumerate(("relu", "topo")) for t in range(3)])
+    fig = ladder.plot_search(trials, plan, max_epochs=40)
+    assert len(fig.axes) == 2 and all(len(ax.lines) == 3 for ax in fig.axes)  # two activations and the cap
+    assert fig.axes[0].lines[-1].get_ydata()[0] == 40 and "Betti" in fig.axes[1].get_title()
+    with pytest.raises(ValueError, match="rungs is empty"):
+        ladder.plot_search(trials, [], max_epochs=40)
+
+
 def test_cost_estimate_scales_with_points_and_budget():
     runs = pd.DataFrame({"family": ["spirals"] * 2, "rung": [1, 1], "epochs_run": [10, 20], "points": [400, 400],
                          "seconds": [1.0, 2.0], "max_epochs": [20, 20]})

@@ -1,5 +1,6 @@
 """topokit.plotting: every function on small real inputs, atomic saving, input validation."""
 import re
+from pathlib import Path
 
 import matplotlib
 
@@ -204,6 +205,23 @@ def test_plot_dataset_draws_into_given_axes_and_checks_it():
         plotting.plot_dataset(d2, ax=fig.add_subplot(1, 2, 2))
     with pytest.raises(ValueError, match="Dataset"):
         plotting.plot_dataset(np.zeros((3, 2)))
+
+
+def test_plot_datasets_lays_out_2d_and_3d_panels_and_checks_its_sizes():
+    sets = {"D-I": data.load("D-I", split="homology", n=300), "D-III": data.load("D-III", split="homology", n=600),
+            "D-II": data.load("D-II", split="homology", n=600)}
+    fig = plotting.plot_datasets(sets, ncols=2, panel_size=(3.0, 2.5), legend=False)
+    assert [ax.name for ax in fig.axes] == ["rectilinear", "3d", "3d"]
+    assert tuple(fig.get_size_inches()) == pytest.approx((6.0, 5.0))  # 2 columns x 2 rows of 3 x 2.5 in
+    assert all(ax.get_legend() is None for ax in fig.axes) and "D-III" in fig.axes[1].get_title()
+    assert len(plotting.plot_datasets(list(sets.values())[:1]).axes[0].get_legend().get_texts()) == 2
+    with pytest.raises(ValueError, match="empty"):
+        plotting.plot_datasets({})
+    with pytest.raises(ValueError, match="panel_size"):
+        plotting.plot_datasets(sets, panel_size=(3.0,))
+    with pytest.raises(ValueError, match="ncols"):
+        plotting.plot_datasets(sets, ncols=0)
+    plt.close("all")
 
 
 def test_plot_training_curves_marks_convergence(tiny_nets):
@@ -555,6 +573,41 @@ def test_draw_shows_the_png_on_a_hit_and_refuses_what_it_cannot_key(tmp_path, mo
     for _ in range(2):
         (page,) = plotting.draw("bars", bars, directory=tmp_path, show=False)
     assert page.suffix == ".html" and len(calls) == 2
+
+
+def test_a_cell_ending_in_a_save_shows_the_figure_not_its_paths(tmp_path, monkeypatch):
+    """The returned list displays nothing in IPython once the figure was shown; otherwise it shows the paths."""
+    import IPython.display
+
+    monkeypatch.setenv("TOPOKIT_CACHE", str(tmp_path / "cache"))
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+
+    def dot():
+        fig, ax = plt.subplots(figsize=(2, 2))
+        ax.plot([0, 1], "o")
+        return fig
+
+    for saved in (plotting.draw("dot", dot, formats=["png"], directory=tmp_path, show=True),
+                  plotting.save_figure(dot(), "dot2", formats=["png"], directory=tmp_path, show=True)):
+        assert isinstance(saved, plotting.SavedFiles) and saved.shown and saved == [saved[0]]
+        before = len(shown)
+        saved._ipython_display_()  # what IPython calls for a cell's last value
+        assert len(shown) == before  # the figure is on screen already; no list of paths under it
+    quiet = plotting.draw("dot", dot, formats=["png"], directory=tmp_path, show=False)
+    assert not quiet.shown
+    quiet._ipython_display_()
+    assert shown[-1] == [tmp_path / "dot.png"]  # not shown: the paths are displayed as usual
+
+
+def test_every_figure_key_covers_the_whole_plotting_package():
+    """The key's code is the package's every module, whatever this process imported, in name order."""
+    from topokit.plotting import _cached
+
+    folder = Path(plotting.__file__).parent
+    expected = ["topokit.plotting"] + sorted(f"topokit.plotting.{p.stem}" for p in folder.glob("*.py")
+                                             if p.stem != "__init__")
+    assert [m.__name__ for m in _cached._plotting_modules()] == expected
 
 
 def test_content_digest_follows_content_not_identity():

@@ -19,8 +19,8 @@ matplotlib or plotly directly and return the figure; nothing is computed here th
 The figures live in one module per family (``_base`` holds the shared style and files); every
 public name is importable from ``topokit.plotting``.
 """
-from ._base import CLASS_COLORS, CLASS_LINESTYLES, ACTIVATION_COLORS, DIM_COLORS, RUN_COLORS, STYLE, figures_dir, save_figure, set_style, PROJECT_FIGURES, PLOTLYJS  # noqa: F401
-from .datasets import plot_dataset, plot_point_clouds  # noqa: F401
+from ._base import CLASS_COLORS, CLASS_LINESTYLES, ACTIVATION_COLORS, DIM_COLORS, RUN_COLORS, STYLE, figures_dir, save_figure, set_style, SavedFiles, PROJECT_FIGURES, PLOTLYJS  # noqa: F401
+from .datasets import plot_dataset, plot_datasets, plot_point_clouds  # noqa: F401
 from .training import plot_training_curves  # noqa: F401
 from .diagrams import plot_diagrams_interactive, plot_diagrams_grid  # noqa: F401
 from .betti import plot_betti_by_layer, plot_betti_by_epoch, plot_betti_curves, plot_betti_grid  # noqa: F401
@@ -29,4 +29,4 @@ from .pruning import PRUNING_COLORS, plot_filter_scores, plot_pruning_curves, pl
 from .report import VERDICT_COLORS, plot_robustness, plot_verdicts  # noqa: F401
 from ._cached import draw, content_digest  # noqa: F401
 
-__all__ = ["CLASS_COLORS", "CLASS_LINESTYLES", "ACTIVATION_COLORS", "DIM_COLORS", "RUN_COLORS", "STYLE", "figures_dir", "save_figure", "set_style", "plot_dataset", "plot_training_curves", "plot_diagrams_interactive", "plot_diagrams_grid", "plot_betti_by_layer", "plot_point_clouds", "plot_betti_by_epoch", "plot_betti_curves", "plot_betti_grid", "VERDICT_COLORS", "plot_verdicts", "plot_robustness", "PRUNING_COLORS", "plot_filter_scores", "plot_pruning_curves", "plot_pruning_sizes", "plot_activation_family", "plot_selection_tradeoff", "plot_km_curves", "plot_speedup_forest", "plot_rank_scatter", "family_explorer", "PROJECT_FIGURES", "PLOTLYJS", "draw", "content_digest"]
+__all__ = ["CLASS_COLORS", "CLASS_LINESTYLES", "ACTIVATION_COLORS", "DIM_COLORS", "RUN_COLORS", "STYLE", "figures_dir", "save_figure", "set_style", "SavedFiles", "plot_dataset", "plot_datasets", "plot_training_curves", "plot_diagrams_interactive", "plot_diagrams_grid", "plot_betti_by_layer", "plot_point_clouds", "plot_betti_by_epoch", "plot_betti_curves", "plot_betti_grid", "VERDICT_COLORS", "plot_verdicts", "plot_robustness", "PRUNING_COLORS", "plot_filter_scores", "plot_pruning_curves", "plot_pruning_sizes", "plot_activation_family", "plot_selection_tradeoff", "plot_km_curves", "plot_speedup_forest", "plot_rank_scatter", "family_explorer", "PROJECT_FIGURES", "PLOTLYJS", "draw", "content_digest"]

@@ -14,7 +14,7 @@ from .. import _checks
 from ..fileio import PROJECT_ROOT, atomic_path, quick_mode
 
 
-__all__ = ["CLASS_COLORS", "CLASS_LINESTYLES", "ACTIVATION_COLORS", "DIM_COLORS", "RUN_COLORS", "STYLE", "figures_dir", "save_figure", "set_style"]
+__all__ = ["CLASS_COLORS", "CLASS_LINESTYLES", "ACTIVATION_COLORS", "DIM_COLORS", "RUN_COLORS", "STYLE", "figures_dir", "save_figure", "set_style", "SavedFiles"]
 
 PROJECT_FIGURES = PROJECT_ROOT / "figures"
 
@@ -153,8 +153,27 @@ def _show_png(fig, png: bytes) -> None:
     plt.close(fig)
 
 
+class SavedFiles(list):
+    """The files a figure was saved as: a list of :class:`pathlib.Path`, in the order of the formats.
+
+    ``shown`` says whether the figure was displayed from its PNG. A notebook cell that ends with a
+    save then shows the figure only, not the list of paths under it; otherwise (a plotly page, a
+    save outside a notebook) IPython shows the list as usual.
+    """
+
+    def __init__(self, paths=(), shown: bool = False):
+        super().__init__(paths)
+        self.shown = bool(shown)
+
+    def _ipython_display_(self) -> None:
+        if not self.shown:
+            from IPython.display import display
+
+            display(list(self))
+
+
 def save_figure(fig, name: str, formats: Optional[Sequence[str]] = None, directory=None,
-                show: Optional[bool] = None) -> list[Path]:
+                show: Optional[bool] = None) -> SavedFiles:
     """Write a figure atomically: matplotlib as PNG (150 dpi) and PDF, plotly as HTML.
 
     In quick mode (:func:`topokit.fileio.quick_mode`) matplotlib figures are written as PNG only:
@@ -189,8 +208,9 @@ def save_figure(fig, name: str, formats: Optional[Sequence[str]] = None, directo
 
     Returns
     -------
-    list of pathlib.Path
-        The files written, in the order of ``formats``.
+    SavedFiles
+        The files written (a list of paths), in the order of ``formats``; a notebook cell ending
+        with the save shows the figure, not this list, when the figure was displayed.
 
     Notes
     -----
@@ -215,12 +235,13 @@ def save_figure(fig, name: str, formats: Optional[Sequence[str]] = None, directo
             for final in finals:
                 fig.write_html(str(stack.enter_context(atomic_path(final))), include_plotlyjs=PLOTLYJS,
                                full_html=True)
-        return finals
+        return SavedFiles(finals)
     files = _render(fig, finals)  # each file drawn once, in memory: the PNG is also what a notebook shows
     _write_all({f: files[f.suffix[1:]] for f in finals})
-    if show and "png" in files:
+    shown = bool(show and "png" in files)
+    if shown:
         _show_png(fig, files["png"])
-    return finals
+    return SavedFiles(finals, shown=shown)
 
 
 def _render(fig, finals: Sequence[Path]) -> dict:

@@ -88,7 +88,7 @@ def _rc_digest() -> str:
 
 
 def draw(name: str, plot: Callable, *args, formats: Optional[Sequence[str]] = None, directory=None,
-         show: Optional[bool] = None, **kwargs) -> list[Path]:
+         show: Optional[bool] = None, **kwargs) -> _base.SavedFiles:
     """Save ``plot(*args, **kwargs)`` as :func:`save_figure` does, drawing it only when something changed.
 
     The files' bytes are cached (kind ``figure``), keyed by ``name``, the plot function (its
@@ -112,8 +112,8 @@ def draw(name: str, plot: Callable, *args, formats: Optional[Sequence[str]] = No
 
     Returns
     -------
-    list of pathlib.Path
-        The files written.
+    SavedFiles
+        The files written (a list of paths), as :func:`save_figure` returns them.
 
     Raises
     ------
@@ -161,9 +161,10 @@ def draw(name: str, plot: Callable, *args, formats: Optional[Sequence[str]] = No
     except _NotCached:
         return _base.save_figure(drawn[0], name, formats=formats, directory=directory, show=show)
     _base._write_all({f: payload[f.suffix[1:]].tobytes() for f in finals})
-    if show and "png" in payload:
+    shown = bool(show and "png" in payload)
+    if shown:
         _base._display_png(payload["png"].tobytes(), mpl.rcParams["figure.dpi"])
-    return finals
+    return _base.SavedFiles(finals, shown=shown)
 
 
 class _NotCached(Exception):
@@ -171,6 +172,14 @@ class _NotCached(Exception):
 
 
 def _plotting_modules() -> list:
-    """The plotting package's modules (their source is part of every figure's key)."""
-    return [m for n, m in sorted(sys.modules.items()) if n.startswith("topokit.plotting") and m is not None
-            and getattr(m, "__file__", None)]
+    """The plotting package and all its modules, in name order (their source is part of every figure's key).
+
+    Listed from the package's folder, not from what happens to be imported, so that the key is the
+    same in every process.
+    """
+    import importlib
+    import pkgutil
+
+    package = sys.modules[__package__]
+    names = sorted(m.name for m in pkgutil.iter_modules(package.__path__, prefix=f"{package.__name__}."))
+    return [package, *(importlib.import_module(n) for n in names)]

@@ -7,7 +7,7 @@ import numpy as np
 
 from ._base import _BETA, _PLOTLY_FONT, _PLOTLY_TEMPLATE, _betti_str, _class_color, _class_name
 
-__all__ = ["plot_dataset", "plot_point_clouds"]
+__all__ = ["plot_dataset", "plot_datasets", "plot_point_clouds"]
 
 # ----------------------------------------------------------------------------- datasets
 
@@ -117,6 +117,52 @@ def plot_dataset(ds, ax=None, max_points: int = 5000, per_class: int = 8, seed: 
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.02 if three_d else -0.06), ncol=2, markerscale=4,
               fontsize=7)
     return ax.figure
+
+
+def plot_datasets(datasets, ncols: Optional[int] = None, panel_size: tuple = (3.0, 3.2), legend: bool = True,
+                  max_points: int = 5000, seed: int = 0):
+    """Several datasets side by side, one :func:`plot_dataset` panel each (3-D sets on 3-D axes).
+
+    Parameters
+    ----------
+    datasets : mapping of str to topokit.data.Dataset, or sequence of Dataset
+        The sets, in panel order (a mapping's keys are not drawn: each panel's title is its set's name).
+    ncols : int, optional
+        Panels per row (default: all in one row).
+    panel_size : (float, float), default (3.0, 3.2)
+        Width and height of one panel in inches.
+    legend : bool, default True
+        Keep each panel's class legend.
+    max_points, seed
+        As in :func:`plot_dataset`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    from .. import _checks
+
+    sets = list(datasets.values()) if hasattr(datasets, "values") else list(datasets)
+    if not sets:
+        raise ValueError("datasets is empty; pass e.g. {'D-I': data.load('D-I')}")
+    ncols = len(sets) if ncols is None else _checks.integer(ncols, "ncols", minimum=1)
+    ncols = min(ncols, len(sets))
+    nrows = -(-len(sets) // ncols)
+    if len(tuple(panel_size)) != 2:
+        raise ValueError(f"panel_size must be (width, height) in inches, got {panel_size!r}")
+    width, height = (_checks.real(v, "panel_size", minimum=0.5, maximum=20.0, fix="e.g. (3.0, 3.2)") for v in panel_size)
+    fig = plt.figure(figsize=(width * ncols, height * nrows))
+    for i, ds in enumerate(sets, 1):
+        X = getattr(ds, "X", None)
+        three_d = X is not None and np.ndim(X) == 2 and np.shape(X)[1] == 3
+        ax = fig.add_subplot(nrows, ncols, i, projection="3d" if three_d else None)
+        plot_dataset(ds, ax=ax, max_points=max_points, seed=seed)
+        if not legend:
+            ax.get_legend().remove()
+    fig.tight_layout()
+    return fig
 
 
 # ----------------------------------------------------------------------------- point clouds

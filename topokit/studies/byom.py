@@ -54,7 +54,7 @@ def run_mode() -> str:
 
 __all__ = ["PAIR", "SIZES", "METHODS", "BLOCKS", "RULE", "ACCURACIES", "ROBUSTNESS", "ROBUSTNESS_CHOICES", "sizes",
            "load_data", "trained_resnet", "block_betti", "filter_scores", "pruning_table", "betti_vs_random", "claim",
-           "robustness_runs", "specifications"]
+           "robustness_runs", "specifications", "plot_training", "plot_block_betti", "plot_pruning"]
 
 #: The CIFAR-10 pair (notebook 04 uses cat vs dog; this is a second, easier pair).
 PAIR = ("automobile", "truck")
@@ -413,3 +413,51 @@ def specifications(table: pd.DataFrame, extra: Optional[pd.DataFrame] = None, mo
         rows.append({**reference, **change, **{c: verdict.get(c, np.nan) for c in ("verdict", "measured")},
                      **{c: float(verdict.get(c, np.nan)) for c in ("value", "low", "high")}})
     return pd.DataFrame(rows, columns=_SPEC_COLUMNS), reference
+
+
+# ----------------------------------------------------------------------------- figures (drawn by plotting.draw)
+
+
+def plot_training(history: pd.DataFrame):
+    """Train and test accuracy per epoch of :func:`trained_resnet`'s history."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    ax.plot(history.epoch, history.train_accuracy, label="train")
+    ax.plot(history.epoch, history.test_accuracy, label="test")
+    ax.set(xlabel="epoch", ylabel="accuracy", title="ResNet-20 on a CIFAR-10 pair")
+    ax.legend()
+    return fig
+
+
+def plot_block_betti(betti: pd.DataFrame, classes):
+    """b0 + b1 of each class block by block, from :func:`block_betti`'s table."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    for label in sorted(betti.label.unique()):
+        sums = betti[betti.label == label].groupby("layer")["betti"].sum()
+        ax.plot(sums.index, sums.values, marker="o", label=classes[label])
+    ax.set_xticks(range(len(betti.layer_name.unique())), betti.drop_duplicates("layer").layer_name, rotation=30)
+    ax.set(ylabel="b0 + b1", title="Topology of each class, block by block")
+    ax.legend()
+    return fig
+
+
+def plot_pruning(table: pd.DataFrame):
+    """Accuracy after fine-tuning per method and fraction (mean, min-max), and size and speed, from :func:`pruning_table`."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for method, part in table[table.fraction > 0].groupby("method"):
+        agg = part.groupby("fraction")["accuracy"].agg(["mean", "min", "max"])
+        axes[0].errorbar(agg.index, agg["mean"], yerr=[agg["mean"] - agg["min"], agg["max"] - agg["mean"]],
+                         marker="o", capsize=3, label=method)
+    base = table[table.fraction == 0].iloc[0]
+    axes[0].axhline(base.accuracy, color="k", ls="--", lw=1, label="unpruned + same epoch")
+    axes[0].set(xlabel="share of filters removed", ylabel="test accuracy", title="Accuracy after one epoch of fine-tuning")
+    axes[0].legend(fontsize=7)
+    sizes_ = table.groupby("fraction")[["params", "macs", "bytes", "latency_b1_ms"]].median()
+    (sizes_ / sizes_.iloc[0]).plot(ax=axes[1], marker="o")
+    axes[1].set(xlabel="share of filters removed", ylabel="relative to unpruned", title="Size and speed")
+    return fig

@@ -69,7 +69,7 @@ from .. import training as _training
 from ..cache import MISSING, Cache, code_version, make_key
 
 __all__ = ["FAMILIES", "ACTIVATIONS", "CHECK_MEMBER", "SEARCH", "Rung", "rungs", "trial_score", "engine_for", "tune",
-           "evaluate", "ladder", "summarize", "shares", "rung_verdicts", "headline", "plot_ladder", "cost_estimate",
+           "evaluate", "ladder", "summarize", "shares", "rung_verdicts", "headline", "plot_ladder", "plot_search", "cost_estimate",
            "MIN_POINTS_PER_CELL", "Plan", "plan"]
 
 #: family -> (the dataset parameter that sets the rung, the rungs' values, cells per value)
@@ -662,6 +662,30 @@ def headline(verdicts: pd.DataFrame) -> str:
     top = int(verdicts["Betti number"].max())
     return (f"Over {len(verdicts)} rungs up to Betti number {top}, the 1.5x claim (topo vs ReLU) "
             + "; ".join(parts) + ".")
+
+
+def plot_search(trials: pd.DataFrame, rungs, max_epochs: int):
+    """Each rung's search: every trial's score per activation (one panel per rung).
+
+    ``trials`` is :func:`tune`'s record (``family, rung, activation, trial, score``); a score above
+    ``max_epochs`` (the dotted line) is a trial that did not converge.
+    """
+    import matplotlib.pyplot as plt
+
+    rungs = list(rungs)
+    if not rungs:
+        raise _checks.InvalidParameterError("rungs is empty; pass the plan's rungs (plan().rungs)")
+    fig, axes = plt.subplots(1, len(rungs), figsize=(3.2 * len(rungs), 3.2), sharey=True, squeeze=False)
+    for ax, r in zip(axes[0], rungs):
+        d = trials[(trials.family == r.family) & (trials.rung == r.value)]
+        for act, g in d.groupby("activation", sort=False):
+            ax.plot(g.trial, g.score, "o-", label=act, alpha=0.7)
+        ax.axhline(max_epochs, color="grey", ls=":", lw=0.8)
+        ax.set(title=f"{r.label} (Betti {r.betti})", xlabel="trial")
+    axes[0][0].set_ylabel("trial score (epochs; above the dotted cap: not converged)")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def plot_ladder(summary: pd.DataFrame, share: pd.DataFrame, *, claimed: float = 1.5):
