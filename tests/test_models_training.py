@@ -179,3 +179,16 @@ def test_fit_names_the_expected_input_shape():
         training.fit(models.mlp(2, 5, 2), X[:, :2], y, X_test=X, y_test=y, progress=False)
     with pytest.raises(ValueError, match=r"logits of shape \[n, number of classes >= 2\]"):
         training.fit(models.mlp(2, 5, 2, out_dim=1), X[:, :2], y, progress=False)
+
+
+def test_seeded_nets_built_in_threads_at_once_are_each_their_own_seed():
+    """torch's generator is global: concurrent seeded builds (a threaded sweep) must not draw from each other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def weights(seed):
+        return torch.cat([p.detach().flatten() for p in models.mlp(2, 32, 4, "relu", seed=seed).parameters()])
+
+    expected = {s: weights(s) for s in range(8)}
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(weights, [s for _ in range(10) for s in range(8)]))
+    assert all(torch.equal(w, expected[i % 8]) for i, w in enumerate(got))

@@ -191,6 +191,35 @@ def test_joblib_backend_context_is_used(tmp_path, monkeypatch):
     assert len(table) == 2 and len(where) == 2 and "MainThread" not in where
 
 
+def test_an_ensemble_cell_spreads_over_idle_workers_without_changing_a_run(cached, tmp_path, monkeypatch):
+    """One cell and two workers: two tasks of two seeds each, and every run as the one-task sweep trained it."""
+    _, table = cached
+    seeds_per_task, real = [], sweeps._timed_task
+
+    def recording(r, act, seeds, *args):
+        seeds_per_task.append(list(seeds))
+        return real(r, act, seeds, *args)
+
+    monkeypatch.setattr(sweeps, "_timed_task", recording)
+    with joblib.parallel_backend("threading", n_jobs=2):
+        split = sweeps.sweep("relu", [TINY_DATA], SEEDS, cache_dir=tmp_path, progress=False)
+    assert sorted(seeds_per_task) == [[0, 1], [2, 3]]
+    one = table[table.activation == "relu"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(split.drop(columns="seconds"), one.drop(columns="seconds"))
+
+
+def test_ensemble_tasks_fill_the_workers_on_the_cpu_only():
+    r = sweeps.recipe("D-I", **TINY)
+    runs = [[r, "relu", s, "fit_ensemble:fast", "cpu", f"k{s}", None] for s in range(5)]
+    runs += [[r, "tanh", s, "fit_ensemble:exact", "cuda", f"t{s}", None] for s in range(3)]
+    runs += [[r, "relu", s, "fit", "cpu", f"f{s}", None] for s in range(2)]
+    missing = {(0, "relu"): [0, 1, 2, 3, 4], (0, "tanh"): [5, 6, 7], (1, "relu"): [8, 9]}
+    groups = lambda workers: [g for g, _, _ in sweeps._tasks(missing, runs, [r, r], workers)]  # noqa: E731
+    assert groups(1) == [[0, 1, 2, 3, 4], [5, 6, 7], [8], [9]]  # one worker: one task per ensemble cell
+    assert groups(4) == [[0, 1, 2], [3, 4], [5, 6, 7], [8], [9]]  # 2 ensemble cells, 4 workers: 2 parts; not on a GPU
+    assert groups(64)[:5] == [[0], [1], [2], [3], [4]]  # never more parts than runs
+
+
 def test_histories_models_and_topology(cached, monkeypatch):
     folder, table = cached
     counter = Counter(monkeypatch)

@@ -26,6 +26,7 @@ import hashlib
 import json
 import os
 import pickle
+import threading
 import warnings
 from pathlib import Path
 from typing import Optional, Sequence
@@ -279,13 +280,18 @@ def _clone(module: nn.Module) -> nn.Module:
     return copy.deepcopy(module)
 
 
+#: One seeded construction at a time: torch's generator is global to the process, so two threads
+#: building nets at once (a sweep under joblib's threading backend) would draw from each other's seed.
+_SEED_LOCK = threading.RLock()
+
+
 @contextlib.contextmanager
 def _seeded(seed: Optional[int]):
-    """Run the block with torch's global generator seeded, restoring its state afterwards."""
+    """Run the block with torch's global generator seeded, restoring its state afterwards (one thread at a time)."""
     if seed is None:
         yield
         return
-    with torch.random.fork_rng(devices=[]):
+    with _SEED_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         yield
 

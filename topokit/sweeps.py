@@ -660,13 +660,6 @@ def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progr
             _training.check_input_shape(r.build("relu", seed=0), train.X)
             arrays[ri] = (train.X, train.y) + test_xy
 
-    tasks = []
-    for (ri, act), idx in missing.items():
-        r, trainer = recipes[ri], runs[idx[0]][3]
-        groups = [idx] if trainer.startswith("fit_ensemble") else [[i] for i in idx]
-        for g in groups:
-            tasks.append((g, r, act))
-
     show = progress_enabled(progress)
     cells: dict = {}
     for i, run in enumerate(runs):
@@ -693,16 +686,18 @@ def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progr
         for cell, left in remaining.items():
             if left == 0:
                 _write(summary(cell))
-    if tasks:
-        from joblib import Parallel, delayed
+    if missing:
+        from joblib import Parallel, delayed, effective_n_jobs
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=sum(len(g) for g, _, _ in tasks), desc="sweep", unit="run", disable=not show)
-        jobs = (delayed(_timed_task)(r, act, [runs[i][2] for i in g], [runs[i][5] for i in g], arrays[recipes.index(r)],
-                                     cache.directory, runs[g[0]][3], dev, keep_models, g)
-                for g, r, act in tasks)
+        bar = tqdm(total=sum(len(idx) for idx in missing.values()), desc="sweep", unit="run", disable=not show)
         try:
             with _parallel.backend():  # a Dask cluster when TOPOKIT_SCHEDULER names one, else joblib's context
+                tasks = _tasks(missing, runs, recipes, effective_n_jobs(n_jobs))
+                jobs = (delayed(_timed_task)(r, act, [runs[i][2] for i in g], [runs[i][5] for i in g],
+                                             arrays[recipes.index(r)], cache.directory, runs[g[0]][3], runs[g[0]][4],
+                                             keep_models, g)
+                        for g, r, act in tasks)
                 try:  # results as they finish, where the active backend can stream them
                     runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
                 except ValueError:  # e.g. the multiprocessing backend: all at the end
@@ -720,6 +715,31 @@ def _collect(activations, datasets, seeds, *, cache_dir=None, n_jobs=None, progr
         finally:
             bar.close()
     return runs
+
+
+def _tasks(missing: dict, runs: list, recipes: list, workers: int) -> list:
+    """The training tasks ``[(run indices, recipe, activation)]``: one run each under ``fit``; under an
+    ensemble trainer each cell's runs in one task, or split into up to ``workers`` tasks when there are
+    fewer cells than workers, so that no worker idles (on the CPU only: a GPU batches best in one task).
+
+    Splitting changes no run: an exact member is fit's own run, and a fast member's run does not depend
+    on which members share its stack (:mod:`topokit.engine`), so each run keeps its seed's result and
+    cache key whatever the split.
+    """
+    ensemble = [cell for cell, idx in missing.items() if runs[idx[0]][3].startswith("fit_ensemble")]
+    parts = max(1, -(-max(1, int(workers)) // len(ensemble))) if ensemble else 1
+    tasks = []
+    for (ri, act), idx in missing.items():
+        trainer, dev = runs[idx[0]][3], runs[idx[0]][4]
+        if not trainer.startswith("fit_ensemble"):
+            groups = [[i] for i in idx]
+        elif str(dev).startswith("cpu") and parts > 1:
+            size = -(-len(idx) // min(parts, len(idx)))
+            groups = [idx[j:j + size] for j in range(0, len(idx), size)]
+        else:
+            groups = [idx]
+        tasks += [(g, recipes[ri], act) for g in groups]
+    return tasks
 
 
 def _write(line: str) -> None:
