@@ -91,6 +91,7 @@ def test_summarize_known_speedup_and_verdicts_per_rung_in_words():
     assert "holds on 1" in words and "fails on 1" in words and "could not be tested" in words and "Betti 50" in words
     fig = ladder.plot_ladder(table, ladder.shares(runs))
     assert len(fig.axes) == 2
+    assert ladder._spaced([18, 49, 50, 82]) == [18, 49, 82]  # rungs at Betti 49 and 50 get one tick, not two labels on top
 
 
 def test_plot_search_draws_one_panel_per_rung_with_the_cap():

@@ -688,6 +688,16 @@ def plot_search(trials: pd.DataFrame, rungs, max_epochs: int):
     return fig
 
 
+def _spaced(values: list, gap: float = 1.1) -> list:
+    """Tick values at least a factor ``gap`` apart on a log axis (the first of a close group kept), so labels
+    of rungs with nearly equal Betti numbers (49 and 50) do not print over each other."""
+    kept = []
+    for v in values:
+        if not kept or v >= kept[-1] * gap:
+            kept.append(v)
+    return kept
+
+
 def plot_ladder(summary: pd.DataFrame, share: pd.DataFrame, *, claimed: float = 1.5):
     """The figure that answers the paper: share converged and speed-up against the rung's Betti number.
 
@@ -742,7 +752,7 @@ def plot_ladder(summary: pd.DataFrame, share: pd.DataFrame, *, claimed: float = 
         for axis in (ax.xaxis, ax.yaxis) if ax is ax2 else (ax.xaxis,):
             axis.set_major_formatter(ScalarFormatter())
             axis.set_minor_formatter(NullFormatter())
-        ax.set_xticks(sorted(set(int(b) for b in share.betti)))
+        ax.set_xticks(_spaced(sorted(set(int(b) for b in share.betti))))
     fig.tight_layout()
     return fig
 
