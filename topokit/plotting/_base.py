@@ -230,7 +230,6 @@ def save_figure(fig, name: str, formats: Optional[Sequence[str]] = None, directo
     folder = finals[0].parent
     if kind == "plotly":
         _write_plotlyjs(folder)
-    if kind == "plotly":
         with contextlib.ExitStack() as stack:  # all files or none: a failure replaces nothing
             for final in finals:
                 fig.write_html(str(stack.enter_context(atomic_path(final))), include_plotlyjs=PLOTLYJS,

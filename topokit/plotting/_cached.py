@@ -11,6 +11,7 @@ of them) and keeps the files' bytes in the cache (kind ``figure``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import sys
 from collections.abc import Mapping
@@ -171,15 +172,16 @@ class _NotCached(Exception):
     """The plot returned a figure that draw() does not cache (plotly): save it as it is."""
 
 
-def _plotting_modules() -> list:
+@functools.lru_cache(maxsize=None)
+def _plotting_modules() -> tuple:
     """The plotting package and all its modules, in name order (their source is part of every figure's key).
 
     Listed from the package's folder, not from what happens to be imported, so that the key is the
-    same in every process.
+    same in every process; listed once per process.
     """
     import importlib
     import pkgutil
 
     package = sys.modules[__package__]
     names = sorted(m.name for m in pkgutil.iter_modules(package.__path__, prefix=f"{package.__name__}."))
-    return [package, *(importlib.import_module(n) for n in names)]
+    return (package, *(importlib.import_module(n) for n in names))
