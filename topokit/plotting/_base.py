@@ -153,12 +153,42 @@ def _show_png(fig, png: bytes) -> None:
     plt.close(fig)
 
 
+#: Environment variables (and a folder) by which plotly picks a renderer other than its plain mimetype
+#: one in a Jupyter kernel (``plotly.io._renderers``): there a figure is displayed by plotly itself.
+_PLOTLY_HOSTS = ("PLOTLY_RENDERER", "COLAB_NOTEBOOK_ID", "AZURE_NOTEBOOKS_HOST", "VSCODE_PID", "NTERACT_EXE",
+                 "COCALC_PROJECT_ID", "DATABRICKS_RUNTIME_VERSION")
+
+
+def _display_plotly(fig) -> None:
+    """Display a plotly figure in a Jupyter kernel as plotly's default renderer there does.
+
+    Plotly's renderers module imports ``nbformat`` (for its version), which imports
+    ``jsonschema``, which imports ``rfc3987_syntax``: about 3 s on 2 cores, compiling a grammar,
+    before the first figure of a kernel shows. In a plain Jupyter kernel plotly's default renderer
+    sends one ``application/vnd.plotly.v1+json`` output (the figure as JSON, drawn by JupyterLab's
+    plotly extension); this sends the same without that import. Where plotly would choose another
+    renderer (``PLOTLY_RENDERER``, Colab, VS Code and the other hosts it detects), or where its
+    renderers module is already imported (its default may have been changed), plotly displays the
+    figure itself.
+    """
+    import json
+
+    from IPython.display import display
+
+    if ("plotly.io._renderers" in sys.modules or any(os.environ.get(v) for v in _PLOTLY_HOSTS)
+            or os.path.exists("/kaggle/input")):
+        display(fig)
+        return
+    figure = json.loads(fig.to_json(validate=False, remove_uids=False))
+    display({"application/vnd.plotly.v1+json": figure}, raw=True)
+
+
 class SavedFiles(list):
     """The files a figure was saved as: a list of :class:`pathlib.Path`, in the order of the formats.
 
-    ``shown`` says whether the figure was displayed from its PNG. A notebook cell that ends with a
-    save then shows the figure only, not the list of paths under it; otherwise (a plotly page, a
-    save outside a notebook) IPython shows the list as usual.
+    ``shown`` says whether the figure was displayed (from its PNG, or interactively). A notebook
+    cell that ends with a save then shows the figure only, not the list of paths under it;
+    otherwise (a save outside a notebook, or with ``show=False``) IPython shows the list as usual.
     """
 
     def __init__(self, paths=(), shown: bool = False):
@@ -204,7 +234,9 @@ def save_figure(fig, name: str, formats: Optional[Sequence[str]] = None, directo
         tight bounding box, twice) when the cell ends; there it is the same picture, at the same
         size, as the saved file. ``False`` leaves the figure open and its display to you (for
         example to change and save it again); ``True`` displays it in any IPython front end.
-        Plotly figures and saves without a PNG are never displayed here.
+        A plotly figure is displayed interactively, as plotly's default renderer in Jupyter shows
+        it but without importing that renderer (3 s, see ``_display_plotly``), so a cell ends with
+        the save, not with ``fig``. A matplotlib save without a PNG is never displayed here.
 
     Returns
     -------
@@ -234,7 +266,9 @@ def save_figure(fig, name: str, formats: Optional[Sequence[str]] = None, directo
             for final in finals:
                 fig.write_html(str(stack.enter_context(atomic_path(final))), include_plotlyjs=PLOTLYJS,
                                full_html=True)
-        return SavedFiles(finals)
+        if show:
+            _display_plotly(fig)
+        return SavedFiles(finals, shown=show)
     files = _render(fig, finals)  # each file drawn once, in memory: the PNG is also what a notebook shows
     _write_all({f: files[f.suffix[1:]] for f in finals})
     shown = bool(show and "png" in files)
