@@ -20,6 +20,11 @@ measured; rerunning it resumes from the cache.
 Usage::
 
     python benchmarks/ladder_probe.py --json build/ladder_probe.json [--cache DIR]
+    python benchmarks/ladder_probe.py --redraw benchmarks/results.json --figure docs/ladder_probe.png
+
+``--redraw`` draws the figure from a record (a probe's JSON, or ``results.json`` whose key
+``ladder_probe`` holds the merged record of several probes) without training or reading the cache:
+a change to topokit's code changes every run's cache key, but not what the record measured.
 """
 from __future__ import annotations
 
@@ -52,9 +57,58 @@ def _same_recipe(L, rung, runs, best, budget, n_trials) -> list:
     return out
 
 
+def _frames(rungs: list) -> tuple:
+    """``(summary, share)`` for :func:`topokit.studies.ladder.plot_ladder`, from a record's rungs."""
+    import pandas as pd
+
+    summary = pd.DataFrame([row for r in rungs for row in r["summary"]])
+    share = pd.DataFrame([{"family": r["family"], "rung": r["value"], "betti": r["betti"], "activation": act,
+                           "converged": value} for r in rungs for act, value in r["share_converged"].items()])
+    return (summary.sort_values(["betti", "family", "baseline"], kind="stable", ignore_index=True),
+            share.sort_values(["betti", "family"], kind="stable", ignore_index=True))
+
+
+def _draw(rungs: list, budget: dict, path: str) -> None:
+    from pathlib import Path
+
+    from topokit import plotting
+    from topokit.studies import ladder as L
+
+    plotting.set_style()
+    fig = L.plot_ladder(*_frames(rungs))
+    fig.suptitle(f"Betti ladder probe: {budget['n_trials']} trials x {budget['max_epochs']} epochs per activation, "
+                 f"{len(budget['seeds'])} evaluation seeds, {budget['points_per_cell_per_class']} points per cell "
+                 "and class", fontsize=9)
+    fig.tight_layout()
+    target = Path(path)
+    plotting.save_figure(fig, target.stem, formats=["png"], directory=target.parent, show=False)
+
+
+def _redraw(source: str, figure) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    if not figure:
+        print("--redraw needs --figure PATH.png (where to draw)", file=sys.stderr)
+        return 2
+    try:
+        record = json.loads(Path(source).read_text())
+        record = record["benchmarks"]["ladder_probe"]["figures"] if "benchmarks" in record else record
+        rungs, budget = record["rungs"], record["budget"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"--redraw {source}: not a probe record or a results.json with one ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
+        return 2
+    _draw(rungs, budget, figure)
+    print(f"{len(rungs)} rungs drawn to {figure}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--json", required=True, help="where to write the record (rewritten after each rung)")
+    ap.add_argument("--json", help="where to write the record (rewritten after each rung); required unless --redraw")
+    ap.add_argument("--redraw", metavar="RECORD", help="only draw --figure from this record (no training)")
     ap.add_argument("--cache", help="cache folder (default: TOPOKIT_CACHE or the user cache)")
     ap.add_argument("--per-cell", type=int, default=100)
     ap.add_argument("--trials", type=int, default=6)
@@ -66,6 +120,10 @@ def main(argv=None) -> int:
     ap.add_argument("--rungs", nargs="+", metavar="FAMILY:VALUE", default=[f"{f}:{v}" for f, v in RUNGS],
                     help="the rungs, lowest first (default: %(default)s)")
     args = ap.parse_args(argv)
+    if args.redraw:
+        return _redraw(args.redraw, args.figure)
+    if not args.json:
+        ap.error("--json PATH is required (or --redraw RECORD --figure PATH)")
     rung_list = []
     for text in args.rungs:
         fam, _, value = text.rpartition(":")
@@ -81,13 +139,11 @@ def main(argv=None) -> int:
     record = {"machine": _bench.machine(), "budget": {**{k: v for k, v in budget.items() if k != "progress"},
                                                       "points_per_cell_per_class": args.per_cell},
               "rungs": []}
-    every = []
     for fam, value in rung_list:
         cells = L._cells(fam, value)
         rung = L.rungs([fam], values={fam: (value,)}, n=2 * args.per_cell * cells)[0]
         t0, c0 = time.perf_counter(), time.process_time()
         runs, trials = L.ladder([rung], **budget)
-        every.append(runs)
         summary = L.summarize(runs, n_trials=args.trials)
         verdicts = L.rung_verdicts(summary)
         best = runs.groupby("activation").first()[[c for c in runs if c.startswith("best_") and c != "best_accuracy"]]
@@ -110,20 +166,7 @@ def main(argv=None) -> int:
         _bench.write_json(args.json, record)
         print(rung.label, rung.betti, record["rungs"][-1]["share_converged"], verdicts.iloc[0]["verdict"], flush=True)
     if args.figure:
-        from pathlib import Path
-
-        import pandas as pd
-
-        from topokit import plotting
-
-        runs = pd.concat(every, ignore_index=True)
-        plotting.set_style()
-        fig = L.plot_ladder(L.summarize(runs, n_trials=args.trials), L.shares(runs))
-        fig.suptitle(f"Betti ladder probe: {args.trials} trials x {args.epochs} epochs per activation, "
-                     f"{args.seeds} evaluation seeds, {args.per_cell} points per cell and class", fontsize=9)
-        fig.tight_layout()
-        target = Path(args.figure)
-        plotting.save_figure(fig, target.stem, formats=["png"], directory=target.parent, show=False)
+        _draw(record["rungs"], record["budget"], args.figure)
     return 0
 
 

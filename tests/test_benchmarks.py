@@ -1,5 +1,6 @@
 """The benchmark runner records every figure with the machine, the versions and the date."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,5 +51,15 @@ def test_ladder_probe_records_every_rung_with_its_verdict(tmp_path):
     assert record["budget"]["n_trials"] == 1 and record["machine"]["cpus"] >= 1
     assert rung["epochs_run"] >= 1 and rung["training_cpu_s"] > 0 and isinstance(rung["same_recipe"], list)
     assert (tmp_path / "ladder.png").stat().st_size > 10_000  # the share / speed-up figure of the rungs run
+    # the figure again from the record alone: no training, no cache
+    redraw = [sys.executable, str(BENCH / "ladder_probe.py"), "--redraw", str(out), "--figure", str(tmp_path / "re.png")]
+    env = dict(os.environ, TOPOKIT_CACHE=str(tmp_path / "empty-cache"))
+    done = subprocess.run(redraw, capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 0 and (tmp_path / "re.png").stat().st_size > 10_000, done.stderr[-2000:]
+    assert not (tmp_path / "empty-cache").exists()
+    (tmp_path / "junk.json").write_text("[1, 2]")
+    junk = subprocess.run(redraw[:3] + [str(tmp_path / "junk.json")] + redraw[4:], capture_output=True, text=True,
+                          timeout=120)
+    assert junk.returncode == 2 and "not a probe record" in junk.stderr
     bad = subprocess.run(cmd[:-1] + ["checkerboard"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "FAMILY:VALUE" in bad.stderr
