@@ -452,3 +452,19 @@ def test_no_torchvision_anywhere():
     offenders = [str(p) for p in root.rglob("*.py") if re.search(r"^\s*(import|from)\s+torchvision", p.read_text(),
                                                                  re.M)]
     assert offenders == []
+
+
+def test_read_only_images_are_scored_without_a_warning_and_left_unchanged():
+    """A cached or shared data set is read-only: scoring copies it where torch cannot share it, instead of
+    printing torch's "The given NumPy array is not writable" warning (notebook 06's log)."""
+    net = models.resnet(8, width=4)
+    X, y = _images(6)
+    expected = pruning.filter_scores(net, X, y, method="l1", progress=False)
+    frozen = X.copy()
+    frozen.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = pruning.filter_scores(net, frozen, y, method="hrank", progress=False)
+        again = pruning.filter_scores(net, frozen, y, method="l1", progress=False)
+    assert set(got) == set(expected) and all(np.array_equal(again[k], expected[k]) for k in expected)
+    assert np.array_equal(frozen, X) and not frozen.flags.writeable

@@ -267,11 +267,34 @@ def knn_graph(X: np.ndarray, k: int) -> sp.csr_matrix:
     """
     from sklearn.neighbors import NearestNeighbors  # imported here: 0.5-1 s a notebook need not pay at import
 
-    A = NearestNeighbors(n_neighbors=k).fit(X).kneighbors_graph(X)
+    with _one_blas_thread():
+        A = NearestNeighbors(n_neighbors=k).fit(X).kneighbors_graph(X)
     A = (A + A.T).tocsr()
     A.setdiag(0)
     A.eliminate_zeros()
     return A.astype(bool)
+
+
+def _one_blas_thread():
+    """BLAS limited to one thread, for scikit-learn's kNN search.
+
+    scikit-learn parallelises the brute-force search over its own OpenMP threads and calls BLAS in
+    each. When torch was imported before scikit-learn (as in a notebook that imports torch, then
+    measures topology), OpenBLAS then also starts its threads inside that OpenMP loop on wide clouds
+    (thousands of dimensions): it printed "OpenBLAS Warning : Detect OpenMP Loop and this
+    application may hang" once per point (1,200 lines in notebook 06) and ran slower. One BLAS thread
+    per OpenMP thread gives the same neighbours (OpenBLAS splits the product's rows and columns
+    between its threads, not the sums) and no warning.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()  # the libraries loaded now (scikit-learn's and torch's included)
+    return _BLAS.limit(limits=1, user_api="blas")
+
+
+_BLAS = None
 
 
 def _sparse_hop_bytes(A: sp.csr_matrix, hops: int) -> float:
