@@ -543,3 +543,37 @@ def test_knn_graph_of_a_wide_cloud_prints_no_openblas_warning_after_torch():
     assert "OpenBLAS" not in ours, ours[-500:]
     # (on this project's machine the plain call warns: the check above is not vacuous here)
     print(f"plain scikit-learn printed {plain.count('OpenBLAS Warning')} OpenBLAS warnings")
+
+
+def test_knn_graphs_in_threads_leave_blas_threads_as_they_were():
+    """The one-BLAS-thread limit is process-wide: threads measuring clouds at once must not leave it behind."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    from topokit.topology import knn_graph
+
+    def blas_threads():
+        return sorted((m["filepath"], m["num_threads"]) for m in threadpool_info() if m["user_api"] == "blas")
+
+    knn_graph(np.random.default_rng(0).random((50, 3)), 5)  # scikit-learn loaded
+    before = blas_threads()
+    clouds = [np.random.default_rng(s).random((400, 64)) for s in range(16)]
+    with ThreadPoolExecutor(4) as pool:
+        graphs = list(pool.map(lambda X: knn_graph(X, 14), clouds))
+    assert blas_threads() == before
+    assert all(g.shape == (400, 400) and g.nnz >= 400 * 13 for g in graphs)
+    assert (graphs[3] != knn_graph(clouds[3], 14)).nnz == 0
+
+
+def test_knn_graph_keeps_a_blas_limit_set_after_its_first_call():
+    """The thread counts restored are the ones in force at the call, not those of the first call."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from topokit.topology import knn_graph
+
+    X = np.random.default_rng(0).random((100, 8))
+    knn_graph(X, 5)
+    with threadpool_limits(limits=1, user_api="blas"):
+        knn_graph(X, 5)
+        assert {m["num_threads"] for m in threadpool_info() if m["user_api"] == "blas"} == {1}

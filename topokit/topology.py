@@ -49,8 +49,10 @@ children (``"layer1"``, ``"layer2"``, ...) and ``"auto"`` for any other model.
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
+import threading
 import warnings
 from typing import Sequence
 
@@ -275,6 +277,7 @@ def knn_graph(X: np.ndarray, k: int) -> sp.csr_matrix:
     return A.astype(bool)
 
 
+@contextlib.contextmanager
 def _one_blas_thread():
     """BLAS limited to one thread, for scikit-learn's kNN search.
 
@@ -285,16 +288,32 @@ def _one_blas_thread():
     application may hang" once per point (1,200 lines in notebook 06) and ran slower. One BLAS thread
     per OpenMP thread gives the same neighbours (OpenBLAS splits the product's rows and columns
     between its threads, not the sums) and no warning.
+
+    The limit is process-wide: with several threads measuring clouds at once, the first one in sets
+    it and the last one out restores the thread counts it found (read then, not when the libraries
+    were first listed, so a limit the user set meanwhile is kept).
     """
     from threadpoolctl import ThreadpoolController
 
-    global _BLAS
-    if _BLAS is None:
-        _BLAS = ThreadpoolController()  # the libraries loaded now (scikit-learn's and torch's included)
-    return _BLAS.limit(limits=1, user_api="blas")
+    with _BLAS["lock"]:
+        if _BLAS["depth"] == 0:
+            if _BLAS["libs"] is None:  # listed once (5 ms): the libraries loaded by now, scikit-learn's included
+                _BLAS["libs"] = ThreadpoolController().select(user_api="blas").lib_controllers
+            _BLAS["saved"] = [(lib, lib.get_num_threads()) for lib in _BLAS["libs"]]
+            for lib, _ in _BLAS["saved"]:
+                lib.set_num_threads(1)
+        _BLAS["depth"] += 1
+    try:
+        yield
+    finally:
+        with _BLAS["lock"]:
+            _BLAS["depth"] -= 1
+            if _BLAS["depth"] == 0:
+                for lib, n in _BLAS["saved"]:
+                    lib.set_num_threads(n)
 
 
-_BLAS = None
+_BLAS = {"lock": threading.Lock(), "depth": 0, "libs": None, "saved": []}
 
 
 def _sparse_hop_bytes(A: sp.csr_matrix, hops: int) -> float:
