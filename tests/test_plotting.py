@@ -514,12 +514,16 @@ def test_save_figure_shows_the_saved_png_once_and_closes_the_figure(tmp_path, mo
 
 def test_a_plotly_figure_is_shown_as_plotlys_jupyter_renderer_shows_it_without_importing_it(tmp_path):
     """The bundle is plotly's own ``plotly_mimetype`` bundle; nbformat (3 s through jsonschema) is never imported;
-    where plotly would pick another renderer (PLOTLY_RENDERER), plotly displays the figure itself."""
+    where plotly would pick another renderer (a terminal, PLOTLY_RENDERER), plotly displays the figure itself."""
     code = f"""
 import json, os, sys
-import IPython.display
+import IPython, IPython.display
 shown = []
 IPython.display.display = lambda obj, **kw: shown.append((obj, kw))
+class ZMQInteractiveShell:  # what a Jupyter kernel's get_ipython() returns (ipykernel's class name)
+    pass
+kernel = ZMQInteractiveShell()
+IPython.get_ipython = lambda: kernel
 import plotly.graph_objects as go
 from topokit import plotting
 fig = go.Figure(go.Scatter(x=[0, 1, 2], y=[2, 0, 1], name="a"))
@@ -528,16 +532,20 @@ quiet = plotting.save_figure(fig, "page2", directory={str(tmp_path)!r}, show=Fal
 lazy = "nbformat" not in sys.modules and "plotly.io._renderers" not in sys.modules
 import plotly.io as pio
 expected = pio.renderers["plotly_mimetype"].to_mimebundle(fig.to_dict())
-os.environ["PLOTLY_RENDERER"] = "json"
+IPython.get_ipython = lambda: None  # a terminal or a script: plotly's own display (a browser)
 plotting.save_figure(fig, "page3", directory={str(tmp_path)!r}, show=True)
+terminal = shown[-1][0] is fig
+IPython.get_ipython = lambda: kernel
+os.environ["PLOTLY_RENDERER"] = "json"
+plotting.save_figure(fig, "page4", directory={str(tmp_path)!r}, show=True)
 print(json.dumps({{"lazy": lazy, "same": shown[0] == (expected, {{"raw": True}}), "n": len(shown),
-                  "last_is_fig": shown[-1][0] is fig, "shown": [saved.shown, quiet.shown]}}))
+                  "terminal": terminal, "last_is_fig": shown[-1][0] is fig, "shown": [saved.shown, quiet.shown]}}))
 """
     env = dict(os.environ, PYTHONPATH=str(PROJECT_ROOT))
     env.pop("PLOTLY_RENDERER", None)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {
-        "lazy": True, "same": True, "n": 2, "last_is_fig": True, "shown": [True, False]}
+        "lazy": True, "same": True, "n": 3, "terminal": True, "last_is_fig": True, "shown": [True, False]}
 
 
 # ----------------------------------------------------------------------------- figures drawn once

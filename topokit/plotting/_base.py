@@ -167,15 +167,17 @@ def _display_plotly(fig) -> None:
     before the first figure of a kernel shows. In a plain Jupyter kernel plotly's default renderer
     sends one ``application/vnd.plotly.v1+json`` output (the figure as JSON, drawn by JupyterLab's
     plotly extension); this sends the same without that import. Where plotly would choose another
-    renderer (``PLOTLY_RENDERER``, Colab, VS Code and the other hosts it detects), or where its
-    renderers module is already imported (its default may have been changed), plotly displays the
-    figure itself.
+    renderer (outside a Jupyter kernel, ``PLOTLY_RENDERER``, Colab, VS Code and the other hosts it
+    detects), or where its renderers module is already imported (its default may have been
+    changed), plotly displays the figure itself.
     """
     import json
 
     from IPython.display import display
 
-    if ("plotly.io._renderers" in sys.modules or any(os.environ.get(v) for v in _PLOTLY_HOSTS)
+    ipython = sys.modules["IPython"].get_ipython()
+    if (type(ipython).__name__ != "ZMQInteractiveShell"  # a terminal IPython: plotly opens a browser
+            or "plotly.io._renderers" in sys.modules or any(os.environ.get(v) for v in _PLOTLY_HOSTS)
             or os.path.exists("/kaggle/input")):
         display(fig)
         return
