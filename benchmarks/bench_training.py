@@ -181,6 +181,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", metavar="PATH", help="write the figures to this JSON file")
     args = parser.parse_args(argv)
 
+    if args.equal_epochs is not None and args.equal_epochs < 1:
+        parser.error(f"--equal-epochs must be at least 1, got {args.equal_epochs}")
     torch.set_num_threads(1)
     seeds = list(range(3 if args.quick else args.seeds))
     repeats = args.repeats or (1 if args.quick else 3)
@@ -192,9 +194,7 @@ def main(argv=None) -> int:
                "numerics": reproducibility.settings(), "recipes": {}}
     for name in names:
         cap = max(1, round(sweeps.RECIPES[name].fit_params["max_epochs"] * scale))
-        equal = args.equal_epochs or min(cap, 300)
-        if equal < 1:
-            parser.error(f"--equal-epochs must be at least 1, got {equal}")
+        equal = min(cap, 300) if args.equal_epochs is None else args.equal_epochs
         figures["recipes"][name] = bench_recipe(name, seeds, cap, repeats, exact=name == "D-I", equal_epochs=equal)
         print()
     ratios = {k: v["ratio_fast"] for k, v in figures["recipes"].items()}

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import _checks
+from .training import _as_tensor
 
 FEATURE_POINTS = ("auto", "conv", "bn", "activation")
 
@@ -256,7 +257,7 @@ def capture(model: nn.Module, X: np.ndarray, conv_names, point: str = "auto", ba
         dev = next(net.parameters()).device
     except StopIteration:
         dev = torch.device("cpu")
-    Xt = _shared_tensor(X)
+    Xt = _as_tensor(X, None, "cpu")  # a read-only (cached) array is copied, not shared with a warning
     with torch.no_grad():
         for i in range(0, len(Xt), batch_size):
             recorder.at, recorder.seen = i, set()
@@ -272,12 +273,6 @@ def capture(model: nn.Module, X: np.ndarray, conv_names, point: str = "auto", ba
     return {name: recorder.store[name] for name in conv_names}, points
 
 
-def _shared_tensor(X: np.ndarray) -> torch.Tensor:
-    """``X`` as a tensor sharing its memory, or a copy where torch cannot share it: a read-only array
-    (a cached or memory-mapped data set; torch warns when it shares one) or a non-contiguous one."""
-    return torch.from_numpy(np.require(X, requirements=["C", "W"]))
-
-
 def probe(model: nn.Module, X: np.ndarray, first_conv: Optional[tuple] = None) -> None:
     """Run the model on one image; a model that rejects it is a clear error before any heavy work."""
     net = model
@@ -289,7 +284,7 @@ def probe(model: nn.Module, X: np.ndarray, first_conv: Optional[tuple] = None) -
     net.eval()
     try:
         with torch.no_grad():
-            net(_shared_tensor(X[:1]).to(dev))
+            net(_as_tensor(X[:1], None, dev))
     except Exception as exc:  # noqa: BLE001 - whatever the model raises, say what it was given and expects
         hint = ""
         if first_conv is not None:
