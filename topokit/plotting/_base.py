@@ -175,7 +175,7 @@ def _display_plotly(fig) -> None:
 
     from IPython.display import display
 
-    ipython = sys.modules["IPython"].get_ipython()
+    ipython = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()  # None in a plain script
     if (type(ipython).__name__ != "ZMQInteractiveShell"  # a terminal IPython: plotly opens a browser
             or "plotly.io._renderers" in sys.modules or any(os.environ.get(v) for v in _PLOTLY_HOSTS)
             or os.path.exists("/kaggle/input")):
