@@ -236,6 +236,47 @@ def test_measure_and_fine_tune():
     assert m["latency_b1_ms"] > 0 and m["latency_b256_iqr_ms"] >= 0 and 0 <= m["accuracy"] <= 1
 
 
+class _Logged(nn.Module):
+    """Records its name in a shared log at every call (copies share the log)."""
+
+    def __init__(self, name, log):
+        super().__init__()
+        self.name, self.log, self.lin = name, log, nn.Linear(4, 2)
+
+    def forward(self, x):
+        self.log.append(self.name)
+        return self.lin(x.flatten(1))
+
+    def __deepcopy__(self, memo):
+        twin = _Logged(self.name, self.log)
+        twin.lin.load_state_dict(self.lin.state_dict())
+        return twin
+
+
+def test_latencies_time_the_models_in_interleaved_rounds():
+    log = []
+    out = pruning.latencies([_Logged("a", log), _Logged("b", log)], (4,), batch_size=2, min_run_time=0.03, rounds=3)
+    turns = [name for i, name in enumerate(log) if i == 0 or log[i - 1] != name]  # consecutive calls collapsed
+    assert turns == ["a", "b"] * 4  # the warm-ups, then a's blocks and b's blocks in each of the 3 rounds
+    assert [sorted(r) for r in out] == [["iqr_ms", "median_ms", "runs"]] * 2
+    assert all(r["median_ms"] > 0 and r["iqr_ms"] >= 0 and r["runs"] >= 3 for r in out)
+    assert len(pruning.latency(_Logged("c", log), (4,), min_run_time=0.01)) == 3
+
+
+def test_measure_models_gives_measures_rows_in_order():
+    net = _cnn()
+    X = np.random.default_rng(0).random((16, 1, 8, 8)).astype(np.float32)
+    y = np.arange(16) % 2
+    pruned, _ = pruning.prune(net, _scores(net), fraction=0.5)
+    rows = pruning.measure_models([net, pruned], X, y, latency_batches=(1,), min_run_time=0.02, rounds=2)
+    assert [r["params"] for r in rows] == [sum(p.numel() for p in m.parameters()) for m in (net, pruned)]
+    assert rows[0]["params"] > rows[1]["params"] and all(r["latency_b1_ms"] > 0 for r in rows)
+    with pytest.raises(ValueError, match="rounds"):
+        pruning.latencies([net], (1, 8, 8), rounds=0)
+    with pytest.raises(ValueError, match="models is empty"):
+        pruning.measure_models([], X, y)
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

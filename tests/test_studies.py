@@ -370,7 +370,7 @@ def test_robustness_tables_follow_the_headline_rules_and_come_from_the_cache(tin
             "batches": [[1], [32]], "threads": [2]}
     cache = Cache(tmp_path / "cache")
     calls = []
-    for name in ("fine_tune", "latency"):
+    for name in ("fine_tune", "latencies"):
         real = getattr(pruning, name)
         monkeypatch.setattr(pruning, name, lambda *a, _real=real, _name=name, **k: calls.append(_name) or _real(*a, **k))
     specs = pruning_study.accuracy_robustness(studies, [run], plan=plan, cache=cache)
@@ -398,7 +398,7 @@ def test_robustness_tables_follow_the_headline_rules_and_come_from_the_cache(tin
                                     ref[["data", "N", "scale factor", "score", "fine-tuning epochs",
                                          "baseline"]].to_dict(), cache_dir=tmp_path / "report")
     assert part.headline.startswith(f"{ref.verdict} in ")
-    assert calls.count("fine_tune") >= 2 and "latency" in calls
+    assert calls.count("fine_tune") >= 2 and "latencies" in calls
     calls.clear()  # a second run is all cache hits: nothing fine-tuned, nothing timed
     again = pruning_study.accuracy_robustness(studies, [run], plan=plan, cache=cache)
     again_speed = pruning_study.speed_size_robustness(studies, judged, [run], plan=plan, cache=cache)

@@ -147,7 +147,9 @@ __all__ = [
     "count_params_macs",
     "saved_bytes",
     "latency",
+    "latencies",
     "measure",
+    "measure_models",
     "scores_frame",
     "accuracy_curves",
     "scratch_curve",
@@ -1073,30 +1075,94 @@ def latency(model, input_shape: Sequence[int], batch_size: int = 1, threads: int
     dict
         ``median_ms``, ``iqr_ms``, ``runs`` (number of timed blocks) for one batch.
     """
+    return latencies([model], input_shape, batch_size, threads, min_run_time, rounds=1)[0]
+
+
+def latencies(models: Sequence, input_shape: Sequence[int], batch_size: int = 1, threads: int = 1,
+              min_run_time: float = 0.3, rounds: int = 5) -> list:
+    """CPU inference latencies of several models, timed in interleaved rounds.
+
+    Each round times every model in turn (``torch.utils.benchmark`` blocked runs of
+    ``min_run_time / rounds`` seconds each), so a slow spell of the machine (another process, the
+    clock) falls on all the models alike instead of on whichever was timed then. A model's median
+    and IQR are taken over its blocks of all rounds, so they include the spread between rounds:
+    at batch 1 a small CNN takes well under a millisecond, and separate timings of the same model a
+    minute apart differed by up to 2x here, far more than one timing's own IQR.
+
+    Parameters
+    ----------
+    models : sequence of nn.Module
+        Copied to the CPU in eval mode; not modified.
+    input_shape : sequence of int
+        One input's shape (without the batch).
+    batch_size, threads : int
+    min_run_time : float, default 0.3
+        Seconds of timed runs per model, over all rounds.
+    rounds : int, default 5
+
+    Returns
+    -------
+    list of dict
+        Per model, in order: ``median_ms``, ``iqr_ms``, ``runs`` (number of timed blocks).
+    """
     from torch.utils import benchmark
 
-    m = copy.deepcopy(model).cpu().eval()
+    rounds = _checks.integer(rounds, "rounds", minimum=1, fix="e.g. rounds=5")
+    min_run_time = _checks.real(min_run_time, "min_run_time", minimum=0, include_min=False, fix="e.g. 0.3 seconds")
     x = torch.randn(int(batch_size), *[int(v) for v in input_shape])
+    copies = [copy.deepcopy(m).cpu().eval() for m in models]
+    times: list = [[] for _ in copies]
     with torch.no_grad():
-        m(x)  # warm-up
-        timer = benchmark.Timer(stmt="m(x)", globals={"m": m, "x": x}, num_threads=int(threads))
-        t = timer.blocked_autorange(min_run_time=min_run_time)
-    return {"median_ms": t.median * 1e3, "iqr_ms": t.iqr * 1e3, "runs": len(t.times)}
+        timers = []
+        for m in copies:
+            m(x)  # warm-up
+            timers.append(benchmark.Timer(stmt="m(x)", globals={"m": m, "x": x}, num_threads=int(threads)))
+        for _ in range(rounds):
+            for i, timer in enumerate(timers):
+                times[i] += list(timer.blocked_autorange(min_run_time=min_run_time / rounds).times)
+    out = []
+    for t in times:
+        q25, q50, q75 = np.percentile(t, [25, 50, 75])
+        out.append({"median_ms": float(q50) * 1e3, "iqr_ms": float(q75 - q25) * 1e3, "runs": len(t)})
+    return out
 
 
 def measure(model, X_test, y_test, *, latency_batches: Sequence[int] = (1, 256), threads: int = 1,
             min_run_time: float = 0.3) -> dict:
     """Accuracy, parameters, MACs (per image at the test size), saved bytes and CPU latency."""
+    return measure_models([model], X_test, y_test, latency_batches=latency_batches, threads=threads,
+                          min_run_time=min_run_time, rounds=1)[0]
+
+
+def measure_models(models: Sequence, X_test, y_test, *, latency_batches: Sequence[int] = (1, 256), threads: int = 1,
+                   min_run_time: float = 0.3, rounds: int = 5) -> list:
+    """:func:`measure` for several models, their latencies timed in interleaved rounds (:func:`latencies`).
+
+    Compare the latencies of models measured together: each timing of a model alone takes
+    whatever state the machine is in at that moment.
+
+    Returns
+    -------
+    list of dict
+        Per model, in order: ``accuracy, params, macs, bytes`` and ``latency_b{batch}_ms``,
+        ``latency_b{batch}_iqr_ms`` for each batch.
+    """
     from .training import accuracy
 
-    X_test, y_test = _check_images(model, X_test, y_test)
-    params, macs = count_params_macs(model.cpu(), torch.from_numpy(X_test[:1]))
-    row = {"accuracy": accuracy(model, X_test, y_test), "params": params, "macs": macs, "bytes": saved_bytes(model)}
+    models = list(models)
+    if not models:
+        raise _checks.InvalidParameterError("models is empty; pass at least one model")
+    rows = []
+    for model in models:
+        X, y = _check_images(model, X_test, y_test)
+        params, macs = count_params_macs(model.cpu(), torch.from_numpy(X[:1]))
+        rows.append({"accuracy": accuracy(model, X, y), "params": params, "macs": macs, "bytes": saved_bytes(model)})
     for b in latency_batches:
-        t = latency(model, X_test.shape[1:], batch_size=b, threads=threads, min_run_time=min_run_time)
-        row[f"latency_b{b}_ms"] = t["median_ms"]
-        row[f"latency_b{b}_iqr_ms"] = t["iqr_ms"]
-    return row
+        for row, t in zip(rows, latencies(models, X.shape[1:], batch_size=b, threads=threads,
+                                          min_run_time=min_run_time, rounds=rounds)):
+            row[f"latency_b{b}_ms"] = t["median_ms"]
+            row[f"latency_b{b}_iqr_ms"] = t["iqr_ms"]
+    return rows
 
 
 # ----------------------------------------------------------------------------- curves

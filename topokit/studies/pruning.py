@@ -281,7 +281,8 @@ def study(name: str, quick: Optional[bool] = None, seed: int = 0, cache=None, pr
     Trained models are cached as architecture JSON + state dict (``topokit.models.to_state``),
     scores as arrays, curves and measurements as DataFrames (:class:`topokit.cache.Cache`), so a
     rerun computes nothing twice. Latencies come from the cache too once measured (they were
-    measured when the entry was made, at 1 thread).
+    measured when the entry was made, at 1 thread, the models compared in one table timed in
+    interleaved rounds: :func:`topokit.pruning.latencies`).
 
     Parameters
     ----------
@@ -338,14 +339,13 @@ def study(name: str, quick: Optional[bool] = None, seed: int = 0, cache=None, pr
     curves["seed"] = curves["seed"].astype("Int64")
 
     def sizes_frame():
-        rows = []
         x1 = torch.from_numpy(test.X[:1])
-        for f in [0.0] + list(size["fractions"]):
-            pruned = _pruning.prune(model, scores["l1"], fraction=f, example_input=x1)[0] if f else model
-            m = _pruning.measure(pruned, test.X[:256], test.y[:256], min_run_time=size["latency_min_run_time"])
-            m.pop("accuracy")
-            rows.append({"fraction": f, **m})
-        return pd.DataFrame(rows)
+        fractions = [0.0] + list(size["fractions"])
+        pruned = [_pruning.prune(model, scores["l1"], fraction=f, example_input=x1)[0] if f else model
+                  for f in fractions]
+        rows = _pruning.measure_models(pruned, test.X[:256], test.y[:256], min_run_time=size["latency_min_run_time"])
+        return pd.DataFrame([{"fraction": f, **{k: v for k, v in m.items() if k != "accuracy"}}
+                             for f, m in zip(fractions, rows)])
 
     sizes = cache.memo("prune-sizes", base, sizes_frame, code=code)
     table = cache.memo("prune-table", {**base, "threshold": threshold},
@@ -437,11 +437,10 @@ def _measurement_table(model, scores, threshold, train, test, size, seed) -> pd.
         fine_tune(p, train.X, train.y, epochs=size["finetune_epochs"], seed=seed, lr=size["lr"],
                   batch_size=size["batch_size"], progress=False)
         rows.append((f"{label} 50% + fine-tune", p, 0.5))
-    out = []
-    for label, m, frac in rows:
-        r = _pruning.measure(m, test.X, test.y, min_run_time=size["latency_min_run_time"])
-        out.append({"model": label, "filters_removed": frac, **r})
-    return pd.DataFrame(out)
+    measured = _pruning.measure_models([m for _, m, _ in rows], test.X, test.y,
+                                       min_run_time=size["latency_min_run_time"])  # timed in interleaved rounds
+    return pd.DataFrame([{"model": label, "filters_removed": frac, **r}
+                         for (label, _, frac), r in zip(rows, measured)])
 
 
 # ----------------------------------------------------------------------------- verdict rules
@@ -1072,15 +1071,16 @@ def _latency_entry(model, test, scores, threshold: float, batches, threads: int,
         out = {"n_removed": np.asarray(sum(len(v) for v in rep["removed"].values())),
                "bytes_before": np.asarray(_pruning.saved_bytes(model)),
                "bytes_after": np.asarray(_pruning.saved_bytes(pruned))}
-        for label, m in (("before", model), ("after", pruned)):
-            for b in batches:
-                t = _pruning.latency(m, test.X.shape[1:], batch_size=b, threads=threads, min_run_time=min_run_time)
+        for b in batches:  # the two models in interleaved rounds
+            timed = _pruning.latencies([model, pruned], test.X.shape[1:], batch_size=b, threads=threads,
+                                       min_run_time=min_run_time)
+            for label, t in zip(("before", "after"), timed):
                 out[f"{label}/{b}/median"], out[f"{label}/{b}/iqr"] = np.asarray(t["median_ms"]), np.asarray(t["iqr_ms"])
         return out
     config = {"part": "latency", "data": _model_digest(model, test), "scores": _scores_digest(scores),
               "threshold": threshold, "batches": list(batches), "threads": threads, "min_run_time": min_run_time}
     return cache.memo("prune-judge", config, _timed(compute, arrays=True),
-                      code=[_latency_entry, _pruning.prune, _pruning.latency, _pruning.saved_bytes])
+                      code=[_latency_entry, _pruning.prune, _pruning.latencies, _pruning.saved_bytes])
 
 
 def _batches_label(batches) -> str:
