@@ -645,11 +645,11 @@ def knn_betti(cloud: np.ndarray) -> tuple:
     counted); the complex at 2 hops is the flag complex of "hop distance <= 2"
     (:func:`_hop_adjacency`), measured by :func:`_flag_betti`.
     """
-    from sklearn.neighbors import NearestNeighbors
-
-    cloud = _check_cloud(cloud)
+    cloud = _check_cloud(cloud)  # before scikit-learn's import (1.5 s on 2 cores): bad input is refused at once
     if len(cloud) <= _KNN_K:
         return (1, 0)
+    from sklearn.neighbors import NearestNeighbors
+
     ind = NearestNeighbors(n_neighbors=_KNN_K).fit(cloud).kneighbors(cloud, return_distance=False)
     return _flag_betti(_hop_adjacency(ind, _KNN_HOPS), 0)
 
