@@ -275,6 +275,8 @@ def test_measure_models_gives_measures_rows_in_order():
         pruning.latencies([net], (1, 8, 8), rounds=0)
     with pytest.raises(ValueError, match="models is empty"):
         pruning.measure_models([], X, y)
+    with pytest.raises(ValueError, match="models is empty"):
+        pruning.latencies([], (1, 8, 8))
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -1107,6 +1107,9 @@ def latencies(models: Sequence, input_shape: Sequence[int], batch_size: int = 1,
     """
     from torch.utils import benchmark
 
+    models = list(models)
+    if not models:
+        raise _checks.InvalidParameterError("models is empty; pass at least one model")
     rounds = _checks.integer(rounds, "rounds", minimum=1, fix="e.g. rounds=5")
     min_run_time = _checks.real(min_run_time, "min_run_time", minimum=0, include_min=False, fix="e.g. 0.3 seconds")
     x = torch.randn(int(batch_size), *[int(v) for v in input_shape])
