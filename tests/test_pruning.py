@@ -277,6 +277,8 @@ def test_measure_models_gives_measures_rows_in_order():
         pruning.measure_models([], X, y)
     with pytest.raises(ValueError, match="models is empty"):
         pruning.latencies([], (1, 8, 8))
+    with pytest.raises(ValueError, match="batch_size"):
+        pruning.latencies([net], (1, 8, 8), batch_size=0)
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -519,7 +519,6 @@ def test_layer_betti_bad_inputs_fail_fast(kwargs, match):
         layer_betti(net, args.pop("X"), args.pop("y"), k=5, n_jobs=1, **args)
 
 
-
 def test_knn_graph_of_a_wide_cloud_prints_no_openblas_warning_after_torch():
     """torch imported before scikit-learn made OpenBLAS warn "Detect OpenMP Loop" once per point of a
     wide cloud (on the C level's stderr: 1,200 lines in notebook 06's log); the graph is scikit-learn's own."""

@@ -1112,14 +1112,16 @@ def latencies(models: Sequence, input_shape: Sequence[int], batch_size: int = 1,
         raise _checks.InvalidParameterError("models is empty; pass at least one model")
     rounds = _checks.integer(rounds, "rounds", minimum=1, fix="e.g. rounds=5")
     min_run_time = _checks.real(min_run_time, "min_run_time", minimum=0, include_min=False, fix="e.g. 0.3 seconds")
-    x = torch.randn(int(batch_size), *[int(v) for v in input_shape])
+    batch_size = _checks.integer(batch_size, "batch_size", minimum=1, fix="e.g. batch_size=1")
+    threads = _checks.integer(threads, "threads", minimum=1, fix="e.g. threads=1")
+    x = torch.randn(batch_size, *[int(v) for v in input_shape])
     copies = [copy.deepcopy(m).cpu().eval() for m in models]
     times: list = [[] for _ in copies]
     with torch.no_grad():
         timers = []
         for m in copies:
             m(x)  # warm-up
-            timers.append(benchmark.Timer(stmt="m(x)", globals={"m": m, "x": x}, num_threads=int(threads)))
+            timers.append(benchmark.Timer(stmt="m(x)", globals={"m": m, "x": x}, num_threads=threads))
         for _ in range(rounds):
             for i, timer in enumerate(timers):
                 times[i] += list(timer.blocked_autorange(min_run_time=min_run_time / rounds).times)
