@@ -1038,12 +1038,12 @@ def _cats_vs_dogs(split, seed, image_size=64, max_per_class=None, download=None)
 
 def _digits(split, seed, classes=(3, 8), test_fraction=0.3, image_size=None):
     """scikit-learn's 8x8 digits, two classes; a seeded stratified train/test split."""
-    from sklearn.datasets import load_digits
-
     _check_split(split, ("train", "test"), "digits")
     _, image_size = _check_image_args(None, image_size, per_class=200, channels=1)
     pair = _pair(classes, [str(i) for i in range(10)], "digits")
     _checks.real(test_fraction, "test_fraction", minimum=0, maximum=1, include_min=False, include_max=False)
+    from sklearn.datasets import load_digits  # after the checks: its import alone takes 1-2 s
+
     d = load_digits()
     rng = np.random.default_rng([int(seed), 7])
     idx_train, idx_test = [], []

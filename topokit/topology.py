@@ -462,8 +462,6 @@ def persistence_diagram(
     np.ndarray, shape (m, 3)
         Rows ``[birth, death, dim]`` sorted by dim; ``death = inf`` for bars that never die.
     """
-    from gtda.homology import VietorisRipsPersistence
-
     max_dim = _check_max_dim(max_dim)
     if metric not in _METRICS:
         raise ValueError(f"unknown metric {metric!r}; use one of {_METRICS}")
@@ -492,6 +490,8 @@ def persistence_diagram(
             _check_count(n, None, max_dim)
             _check_memory(2.0 * 8 * n * n, f"the dense {n} x {n} distance matrix", max_memory_bytes)
             cloud, vr_metric = X, "euclidean"
+    from gtda.homology import VietorisRipsPersistence  # after the checks: giotto-tda takes seconds to import
+
     vr = VietorisRipsPersistence(
         metric=vr_metric,
         homology_dimensions=tuple(range(max_dim + 1)),
