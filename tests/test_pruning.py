@@ -279,6 +279,10 @@ def test_measure_models_gives_measures_rows_in_order():
         pruning.latencies([], (1, 8, 8))
     with pytest.raises(ValueError, match="batch_size"):
         pruning.latencies([net], (1, 8, 8), batch_size=0)
+    with pytest.raises(ValueError, match="input_shape entry"):
+        pruning.latencies([net], (1, -8, 8))
+    with pytest.raises(ValueError, match=r"model 0 \(.*\) cannot take a batch of shape \(1, 3, 8, 8\)"):
+        pruning.latencies([net], (3, 8, 8))  # the net takes one channel
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -1114,13 +1114,19 @@ def latencies(models: Sequence, input_shape: Sequence[int], batch_size: int = 1,
     min_run_time = _checks.real(min_run_time, "min_run_time", minimum=0, include_min=False, fix="e.g. 0.3 seconds")
     batch_size = _checks.integer(batch_size, "batch_size", minimum=1, fix="e.g. batch_size=1")
     threads = _checks.integer(threads, "threads", minimum=1, fix="e.g. threads=1")
-    x = torch.randn(batch_size, *[int(v) for v in input_shape])
+    shape = [_checks.integer(v, "input_shape entry", minimum=1, fix="one input's shape without the batch, e.g. (1, 28, 28)")
+             for v in (input_shape if isinstance(input_shape, (list, tuple)) else [input_shape])]
+    x = torch.randn(batch_size, *shape)
     copies = [copy.deepcopy(m).cpu().eval() for m in models]
     times: list = [[] for _ in copies]
     with torch.no_grad():
         timers = []
-        for m in copies:
-            m(x)  # warm-up
+        for i, m in enumerate(copies):
+            try:
+                m(x)  # warm-up, and the check that the model takes this input
+            except (RuntimeError, ValueError, TypeError) as exc:
+                raise ValueError(f"model {i} ({type(m).__name__}) cannot take a batch of shape {tuple(x.shape)}: {exc}; "
+                                 f"pass input_shape as one input's shape without the batch") from exc
             timers.append(benchmark.Timer(stmt="m(x)", globals={"m": m, "x": x}, num_threads=threads))
         for _ in range(rounds):
             for i, timer in enumerate(timers):
